@@ -1,0 +1,93 @@
+"""Typed specs that cross module and process boundaries: replicas, runtimes, backends.
+
+The reconciler builds a ``ReplicaSpec``; a ``ReplicaBackend`` turns it into a running
+process (via a ``Runtime``) and returns a ``ReplicaHandle`` that is stored, so a
+restarted control plane can re-adopt it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+ModelFormat = Literal["gguf", "safetensors"]
+ModelTask = Literal["text-generation", "text-classification", "feature-extraction"]
+
+
+class ReplicaState(enum.StrEnum):
+    STARTING = "starting"
+    READY = "ready"
+    UNHEALTHY = "unhealthy"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    cpu_request: float | None = None  # cores
+    cpu_limit: float | None = None
+    memory_request_bytes: int | None = None
+    memory_limit_bytes: int | None = None
+    gpu_count: int = 0
+    accelerator: str | None = None  # "H100-80GB", "cpu", ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelArtifact:
+    path: str  # a directory (safetensors) or a .gguf file, inside $REGOLO_HOME or an allowed root
+    format: ModelFormat
+    task: ModelTask = "text-generation"
+    served_model_name: str = "model"
+    context_length: int | None = None
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicaSpec:
+    replica_id: str
+    deployment_id: str
+    runtime: str  # "llamacpp" | "transformers" | "vllm" | "external"
+    artifact: ModelArtifact
+    resources: Resources = field(default_factory=Resources)
+    instance_type: str = "cpu-small"
+    auth_token: str = ""  # the replica demands it as a bearer token
+    options: tuple[tuple[str, str], ...] = ()  # runtime options, e.g. (("parallel", "4"),)
+    external_url: str | None = None  # only for runtime "external"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LaunchCommand:
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    health_path: str = "/health"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicaHandle:
+    replica_id: str
+    backend: str
+    address: str  # base URL, e.g. "http://127.0.0.1:41234"
+    pid: int | None = None
+    log_path: str | None = None
+    started_at: datetime | None = None
+    node: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObservedReplica:
+    handle: ReplicaHandle
+    alive: bool
+    exit_code: int | None = None
+    cpu_cores_used: float | None = None
+    memory_bytes: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capacity:
+    cpu_cores: float
+    memory_bytes: int
+    gpus: dict[str, int] = field(default_factory=dict)  # accelerator -> count
+    unenforced: tuple[str, ...] = ()  # limits the backend cannot enforce here
