@@ -91,3 +91,48 @@ class Capacity:
     memory_bytes: int
     gpus: dict[str, int] = field(default_factory=dict)  # accelerator -> count
     unenforced: tuple[str, ...] = ()  # limits the backend cannot enforce here
+
+
+@dataclass(frozen=True, kw_only=True)
+class Principal:
+    """Who is calling: the result of authenticating an API key."""
+
+    account_id: str
+    key_id: str
+    scopes: frozenset[str]
+    is_superadmin: bool = False
+    rate_limit_rpm: int | None = None  # requests per minute
+    rate_limit_tpm: int | None = None  # tokens per minute
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.scopes
+
+    def can_call(self, endpoint_name: str) -> bool:
+        return (
+            self.is_admin
+            or "inference:*" in self.scopes
+            or f"inference:{endpoint_name}" in self.scopes
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageRecord:
+    """One gateway request, as recorded for metrics (never for billing: billing is hourly)."""
+
+    request_id: str
+    at: datetime
+    account_id: str
+    key_id: str
+    endpoint_id: str
+    deployment_id: str | None
+    version: str | None
+    replica_id: str | None
+    status_code: int
+    latency_ms: float
+    time_to_first_token_ms: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_hit: bool = False
+    streamed: bool = False
+    complete: bool = True  # False when a stream was cut
