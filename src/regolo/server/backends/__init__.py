@@ -1,0 +1,1 @@
+"""Replica backends: the only code that starts or stops replicas (``local``, ``fake``)."""

@@ -1,0 +1,27 @@
+"""``/healthz`` (process up) and ``/readyz`` (store reachable): the only public routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from regolo.server.api.deps import platform
+from regolo.server.errors import RegoloError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    try:
+        with platform(request).db.read() as session:
+            session.execute(text("SELECT 1"))
+    except RegoloError:
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ready"})

@@ -1,0 +1,152 @@
+"""Admission limits: per key requests/min and tokens/min, per endpoint concurrency and queue.
+
+Rates are token buckets holding a minute's allowance, so a burst admits exactly the
+limit (S13). Tokens are only known once a response is back, so the tokens bucket is
+debited afterwards and only admits while it is positive: a key overshoots its budget
+by at most the requests already in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from regolo.server.errors import RateLimited, Unavailable
+from regolo.server.specs import Principal
+
+Clock = Callable[[], float]
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    per_minute: int
+    level: float
+    updated: float
+
+    def refill(self, now: float) -> None:
+        rate = self.per_minute / 60.0
+        self.level = min(float(self.per_minute), self.level + (now - self.updated) * rate)
+        self.updated = now
+
+    def seconds_until(self, amount: float) -> float:
+        return max(0.0, (amount - self.level) * 60.0 / self.per_minute)
+
+
+def _bucket(per_minute: int, now: float) -> TokenBucket:
+    return TokenBucket(per_minute, float(per_minute), now)
+
+
+class KeyRateLimiter:
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
+        self._requests: dict[str, TokenBucket] = {}
+        self._tokens: dict[str, TokenBucket] = {}
+
+    def admit(self, principal: Principal) -> Headers:
+        """Take one request from the key's allowance; the ``x-ratelimit-*`` headers to send."""
+        rpm, tpm = principal.rate_limit_rpm, principal.rate_limit_tpm
+        if rpm is None and tpm is None:
+            return []
+        now = self._clock()
+        headers: Headers = []
+        requests = self._take_request(principal.key_id, rpm, now) if rpm else None
+        if tpm:
+            tokens = self._current(self._tokens, principal.key_id, tpm, now)
+            if tokens.level < 1.0:
+                if requests is not None:
+                    requests.level += 1.0  # the request was not admitted after all
+                wait = tokens.seconds_until(1.0)
+                raise RateLimited(
+                    "tokens per minute limit reached", retry_after_seconds=wait,
+                    headers=_as_str(_headers("tokens", tokens, wait)),
+                )
+            headers += _headers("tokens", tokens, tokens.seconds_until(tokens.per_minute))
+        if requests is not None:
+            headers += _headers("requests", requests, requests.seconds_until(1.0))
+        return headers
+
+    def record_tokens(self, key_id: str, tokens: int) -> None:
+        bucket = self._tokens.get(key_id)
+        if bucket is not None and tokens > 0:
+            bucket.refill(self._clock())
+            bucket.level -= tokens
+
+    def _take_request(self, key_id: str, rpm: int, now: float) -> TokenBucket:
+        bucket = self._current(self._requests, key_id, rpm, now)
+        if bucket.level < 1.0:
+            wait = bucket.seconds_until(1.0)
+            raise RateLimited(
+                "requests per minute limit reached", retry_after_seconds=wait,
+                headers=_as_str(_headers("requests", bucket, wait)),
+            )
+        bucket.level -= 1.0
+        return bucket
+
+    @staticmethod
+    def _current(buckets: dict[str, TokenBucket], key_id: str, limit: int, now: float) -> TokenBucket:
+        bucket = buckets.get(key_id)
+        if bucket is None or bucket.per_minute != limit:
+            bucket = buckets[key_id] = _bucket(limit, now)
+        else:
+            bucket.refill(now)
+        return bucket
+
+
+def _headers(kind: str, bucket: TokenBucket, reset_seconds: float) -> Headers:
+    return [
+        (f"x-ratelimit-limit-{kind}".encode(), str(bucket.per_minute).encode()),
+        (f"x-ratelimit-remaining-{kind}".encode(), str(max(0, int(bucket.level))).encode()),
+        (f"x-ratelimit-reset-{kind}".encode(), f"{reset_seconds:.3f}s".encode()),
+    ]
+
+
+def _as_str(headers: Headers) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in headers}
+
+
+class EndpointGate:
+    """At most ``max_concurrency`` requests in flight; up to ``max_queue`` more wait in order."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiters)
+
+    async def acquire(self, max_concurrency: int, max_queue: int, timeout_seconds: float) -> None:
+        if self.in_flight < max_concurrency and not self._waiters:
+            self.in_flight += 1
+            return
+        if len(self._waiters) >= max_queue:
+            raise RateLimited("endpoint is at capacity, retry later", retry_after_seconds=1.0)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout_seconds)
+        except TimeoutError:
+            if waiter.done():
+                return  # the slot arrived just as the timer fired: keep it
+            self._waiters.remove(waiter)
+            waiter.cancel()
+            raise Unavailable("endpoint queue timeout", retry_after_seconds=1.0) from None
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot while being cancelled: pass it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        # A finished request hands its slot straight to the oldest waiter.
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.in_flight -= 1

@@ -1,0 +1,102 @@
+"""ASGI middleware in front of the control API: request id, auth, body caps, content type.
+
+Authentication happens here, before routing, so that every path and method (known or
+not, ``%2e`` and ``//`` included) answers 401 without a valid key, except the short
+public list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from regolo.server.asgi import Message, Scope, bearer_token, header, request_id_for, send_error
+from regolo.server.errors import PayloadTooLarge, Unauthenticated, UnsupportedMediaType
+from regolo.server.keys import KeyAuthenticator
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+MULTIPART_PATHS = ("/v1/files",)
+
+
+class ApiMiddleware:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        authenticator: KeyAuthenticator,
+        max_body_bytes: int,
+        public_prefixes: tuple[str, ...] = (),
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.max_body_bytes = max_body_bytes
+        self.public_prefixes = public_prefixes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_for(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        send = _with_request_id(send, request_id)
+        path = scope["path"]
+        if path not in PUBLIC_PATHS and not path.startswith(self.public_prefixes):
+            token = bearer_token(scope)
+            principal = self.authenticator.authenticate(token) if token else None
+            if principal is None:
+                await send_error(send, Unauthenticated(), request_id)
+                return
+            scope["state"]["principal"] = principal
+        error = self._check_body_headers(scope)
+        if error is not None:
+            await send_error(send, error, request_id)
+            return
+        await self.app(scope, _capped(receive, self.max_body_bytes), send)
+
+    def _check_body_headers(self, scope: Scope) -> PayloadTooLarge | UnsupportedMediaType | None:
+        if scope["method"] not in BODY_METHODS:
+            return None
+        length = header(scope, b"content-length")
+        if length and length.isdigit() and int(length) > self.max_body_bytes:
+            return PayloadTooLarge(f"request body exceeds {self.max_body_bytes} bytes")
+        content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if length == "0" or (not length and not content_type):
+            return None
+        if scope["path"].startswith(MULTIPART_PATHS) and content_type == "multipart/form-data":
+            return None
+        if content_type != "application/json":
+            return UnsupportedMediaType("request body must be application/json")
+        return None
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _capped(receive: Any, limit: int) -> Any:
+    received = 0
+
+    async def capped_receive() -> Message:
+        nonlocal received
+        message: Message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge
+        return message
+
+    return capped_receive
+
+
+def _with_request_id(send: Any, request_id: str) -> Any:
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+            headers.append((b"x-request-id", request_id.encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_id
+
+
+__all__ = ["PUBLIC_PATHS", "ApiMiddleware", "_BodyTooLarge"]

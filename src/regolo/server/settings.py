@@ -1,0 +1,87 @@
+"""Server settings: the only module that reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["all", "api", "gateway", "controller"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REGOLO_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".regolo")
+    database_url: str | None = None  # default: SQLite under home
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str | None = None  # default http://host:port
+    endpoint_domain: str | None = None  # host form <endpoint>.<domain>
+    log_level: str = "info"
+    role: Role = "all"
+
+    backend: Literal["local", "fake", "ray"] = "local"
+    ray_address: str | None = None
+    allowed_local_roots: list[Path] = Field(default_factory=list)
+    hf_endpoint: str = Field(default="https://huggingface.co", validation_alias="HF_ENDPOINT")
+    hf_token: str | None = Field(default=None, validation_alias="HF_TOKEN")
+    hf_allowed_redirect_hosts: list[str] = Field(
+        default_factory=lambda: ["cdn-lfs.huggingface.co", "cdn-lfs.hf.co", "cas-bridge.xethub.hf.co"]
+    )
+    price_book_path: Path | None = None
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_tokens_cap: int = 32768
+    max_n_cap: int = 8
+    key_cache_seconds: float = 5.0  # revocation and expiry take effect within this time
+    reconcile_interval_seconds: float = 1.0
+    health_interval_seconds: float = 2.0
+    routing_refresh_seconds: float = 5.0
+    replica_start_timeout_seconds: float = 120.0
+    replica_max_start_attempts: int = 3
+    demo: bool = True
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, home: Path) -> Path:
+        return home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'regolo.db'}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    def endpoint_url(self, endpoint_name: str) -> str:
+        if self.endpoint_domain:
+            scheme = "https" if self.base_url.startswith("https") else "http"
+            return f"{scheme}://{endpoint_name}.{self.endpoint_domain}/v1"
+        return f"{self.base_url}/endpoints/{endpoint_name}/v1"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.home / "files"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]
