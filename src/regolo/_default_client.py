@@ -85,7 +85,10 @@ def list_endpoints() -> list[Endpoint]:
 
 
 def update_endpoint(endpoint_id: str, **changes: Any) -> Endpoint:
-    """Change an endpoint.  Example: regolo.update_endpoint(endpoint_id="sentiment-api", replicas=10)"""
+    """Change an endpoint.
+
+    Example: regolo.update_endpoint(endpoint_id="sentiment-api", replicas=10)
+    """
     return default_client().update_endpoint(endpoint_id, **changes)
 
 
@@ -115,7 +118,10 @@ def update_endpoint_traffic(endpoint_id: str, version_traffic: dict[str, float])
 
 
 def rollback_endpoint(endpoint_id: str, to_version: str | None = None) -> Endpoint:
-    """Return all traffic to the stable version.  Example: regolo.rollback_endpoint("sentiment-api")"""
+    """Return all traffic to the stable version.
+
+    Example: regolo.rollback_endpoint("sentiment-api")
+    """
     return default_client().rollback_endpoint(endpoint_id, to_version)
 
 
@@ -125,7 +131,10 @@ def promote_canary(endpoint_id: str) -> Endpoint:
 
 
 def wait_for_endpoint(
-    endpoint_id: str, status: str = "ready", timeout: float = 600.0, poll_interval_seconds: float = 2.0
+    endpoint_id: str,
+    status: str = "ready",
+    timeout: float = 600.0,
+    poll_interval_seconds: float = 2.0,
 ) -> Endpoint:
     """Block until the endpoint reaches ``status``.
 
@@ -134,7 +143,9 @@ def wait_for_endpoint(
     return default_client().wait_for_endpoint(endpoint_id, status, timeout, poll_interval_seconds)
 
 
-def add_model(url: str, name: str | None = None, version: str | None = None, **opts: Any) -> ModelVersion:
+def add_model(
+    url: str, name: str | None = None, version: str | None = None, **opts: Any
+) -> ModelVersion:
     """Add a Hugging Face model to the library.
 
     Example: regolo.add_model("https://huggingface.co/meta-llama/Llama-2-7b-hf", name="llama")

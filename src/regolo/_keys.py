@@ -39,7 +39,9 @@ class KeysAPI:
 
     def list_keys(self) -> list[Key]:
         """Every key of the account, secrets excluded.  Example: client.list_keys()[0].prefix"""
-        return [Key.model_validate(item) for item in list_data(self._http.request("GET", "/v1/keys"))]
+        return [
+            Key.model_validate(item) for item in list_data(self._http.request("GET", "/v1/keys"))
+        ]
 
     def revoke_key(self, key_id: str) -> Key:
         """Revoke a key at once.  Example: client.revoke_key("key_123").revoked_at"""

@@ -54,10 +54,15 @@ class LibraryAPI:
         """
         chosen = pick_version(self.get_model(name), version).version if version is None else version
         path = f"{_path(name)}/versions/{segment(chosen)}/instances"
-        return [InstanceFit.model_validate(item) for item in list_data(self._http.request("GET", path))]
+        return [
+            InstanceFit.model_validate(item) for item in list_data(self._http.request("GET", path))
+        ]
 
     def list_instances(self) -> list[InstanceType]:
-        """The instance type catalog.  Example: [(i.id, i.price_per_hour) for i in client.list_instances()]"""
+        """The instance type catalog.
+
+        Example: [(i.id, i.price_per_hour) for i in client.list_instances()]
+        """
         body = self._http.request("GET", "/v1/instances")
         return [InstanceType.model_validate(item) for item in list_data(body)]
 

@@ -63,11 +63,13 @@ class RegoloClient(EndpointsAPI, KeysAPI, LibraryAPI):
     def for_endpoint(self, endpoint: str) -> RegoloClient:
         """A client with the same key and server whose inference goes to one endpoint.
 
+        ``endpoint`` is a name, or a URL such as ``https://sentiment-api.regolo.ai``.
         Example: client.for_endpoint("sentiment-api").static_chat_completions(messages)
         """
+        is_url = "://" in endpoint
         clone = RegoloClient(
             self.api_key,
-            endpoint_base(self.base_url, endpoint),
+            endpoint if is_url else endpoint_base(self.base_url, endpoint),
             base_url=self.base_url,
             timeout=self._http.timeout,
             max_retries=self._http.max_retries,
@@ -84,7 +86,9 @@ class RegoloClient(EndpointsAPI, KeysAPI, LibraryAPI):
         Example: client.static_chat_completions(messages, model="m").choices[0].message.content
         """
         body = _body(messages=list(messages), model=model, **params)
-        response = self._http.request("POST", self._url("chat/completions"), json=body, idempotent=False)
+        response = self._http.request(
+            "POST", self._url("chat/completions"), json=body, idempotent=False
+        )
         return ChatCompletion.model_validate(response)
 
     def chat_stream(
@@ -101,14 +105,24 @@ class RegoloClient(EndpointsAPI, KeysAPI, LibraryAPI):
                 if content:
                     yield content
 
-    def completions(self, prompt: str | list[str], model: str | None = None, **params: Any) -> Completion:
-        """A plain text completion.  Example: client.completions("Once upon", model="m").choices[0].text"""
+    def completions(
+        self, prompt: str | list[str], model: str | None = None, **params: Any
+    ) -> Completion:
+        """A plain text completion.
+
+        Example: client.completions("Once upon", model="m").choices[0].text
+        """
         body = _body(prompt=prompt, model=model, **params)
         response = self._http.request("POST", self._url("completions"), json=body, idempotent=False)
         return Completion.model_validate(response)
 
-    def embeddings(self, input: str | list[str], model: str | None = None, **params: Any) -> EmbeddingList:
-        """Embedding vectors.  Example: client.embeddings(["a", "b"], model="e").data[0].embedding"""
+    def embeddings(
+        self, input: str | list[str], model: str | None = None, **params: Any
+    ) -> EmbeddingList:
+        """Embedding vectors.
+
+        Example: client.embeddings(["a", "b"], model="e").data[0].embedding
+        """
         body = _body(input=input, model=model, **params)
         response = self._http.request("POST", self._url("embeddings"), json=body, idempotent=False)
         return EmbeddingList.model_validate(response)

@@ -8,34 +8,54 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from regolo.server.api import accounts, health, keys
+from regolo.server.api import accounts, endpoints, health, keys
 from regolo.server.api.errors import install_error_handlers
 from regolo.server.middleware import ApiMiddleware
 from regolo.server.platform import Platform
 from regolo.server.settings import Settings
 
+ROUTERS = (health.router, keys.router, accounts.router, endpoints.router)
 
-def create_api(platform: Platform) -> FastAPI:
+
+def create_api(platform: Platform, *, run_loops: bool) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        platform.close()
+        if run_loops:
+            platform.start_loops()
+        try:
+            yield
+        finally:
+            platform.close()
 
-    api = FastAPI(title="Regolo Endpoints", version="0.1.0", lifespan=lifespan, docs_url="/docs")
+    api = FastAPI(title="Regolo Endpoints", version="0.1.0", lifespan=lifespan)
     api.state.platform = platform
     install_error_handlers(api)
-    for router in (health.router, keys.router, accounts.router):
+    for router in ROUTERS:
+        api.include_router(router)
+    for router in _optional_routers():
         api.include_router(router)
     return api
+
+
+def _optional_routers() -> list[Any]:
+    """Routers of parts that may be absent from a trimmed install."""
+    found = []
+    for module_name in ("library", "instances"):
+        try:
+            module = __import__(f"regolo.server.api.{module_name}", fromlist=["router"])
+        except ImportError:
+            continue
+        found.append(module.router)
+    return found
 
 
 class PlatformApp:
     """Top-level ASGI dispatcher: gateway paths skip the control API's middleware stack."""
 
-    def __init__(self, platform: Platform, api: FastAPI, gateway: Any | None = None) -> None:
+    def __init__(self, platform: Platform, api: FastAPI) -> None:
         self.platform = platform
         self.api = api
-        self.gateway = gateway
+        self.gateway = platform.gateway
         self._api_stack = ApiMiddleware(
             api,
             authenticator=platform.authenticator,
@@ -49,6 +69,8 @@ class PlatformApp:
         await self._api_stack(scope, receive, send)
 
 
-def create_app(settings: Settings, platform: Platform | None = None) -> PlatformApp:
+def create_app(
+    settings: Settings, platform: Platform | None = None, *, run_loops: bool = True
+) -> PlatformApp:
     platform = platform or Platform.open(settings)
-    return PlatformApp(platform, create_api(platform))
+    return PlatformApp(platform, create_api(platform, run_loops=run_loops))

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from regolo.server.control.health import HealthChecker
+from regolo.server.control.loops import Controller
+from regolo.server.control.reconciler import Reconciler, ReconcilerDeps
+from regolo.server.control.routing import build_routing_table
+from regolo.server.gateway.app import Gateway, create_gateway
+from regolo.server.gateway.request_body import BodyLimits
+from regolo.server.gateway.usage import UsageBuffer
 from regolo.server.keys import KeyAuthenticator
+from regolo.server.runtimes.registry import choose_runtime, get_runtime
 from regolo.server.settings import Settings
+from regolo.server.specs import ModelArtifact, Resources
 from regolo.server.store.database import Database
 from regolo.server.store.migrate import upgrade
+
+log = logging.getLogger("regolo.platform")
 
 
 @dataclass
@@ -16,15 +29,162 @@ class Platform:
     settings: Settings
     db: Database
     authenticator: KeyAuthenticator
-    extras: dict[str, Any] = field(default_factory=dict)
+    backend: Any = None  # a ReplicaBackend
+    usage: UsageBuffer = field(default_factory=UsageBuffer)
+    gateway: Gateway | None = None
+    controller: Controller | None = None
+    health: HealthChecker | None = None
+    catalog: Any = None
+    _gateway_loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def open(cls, settings: Settings) -> Platform:
+    def open(cls, settings: Settings, *, backend: Any = None) -> Platform:
         settings.home.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
         upgrade(db.write_engine)
-        authenticator = KeyAuthenticator(db, cache_seconds=settings.key_cache_seconds)
-        return cls(settings=settings, db=db, authenticator=authenticator)
+        platform = cls(
+            settings=settings,
+            db=db,
+            authenticator=KeyAuthenticator(db, cache_seconds=settings.key_cache_seconds),
+        )
+        platform.backend = backend if backend is not None else _make_backend(settings)
+        platform.catalog = _load_catalog(settings)
+        platform.gateway = create_gateway(
+            authenticator=platform.authenticator,
+            endpoint_domain=settings.endpoint_domain,
+            usage=platform.usage,
+            limits=BodyLimits(
+                max_body_bytes=settings.max_body_bytes,
+                max_tokens_cap=settings.max_tokens_cap,
+                n_cap=settings.max_n_cap,
+            ),
+            on_no_ready_replica=lambda endpoint_id: platform.notify_desired_state_changed(),
+        )
+        return platform
+
+    # ---- control plane ------------------------------------------------------------
+
+    def start_loops(self) -> None:
+        """Start this role's loops on their own thread.
+
+        ``all`` and ``controller`` reconcile and probe replicas; every role that serves
+        requests refreshes its routing table from the store.
+        """
+        self._gateway_loop = _running_loop()
+        if self.settings.role in ("all", "controller"):
+            self._start_controller()
+        elif self.settings.role == "gateway":
+            controller = Controller(on_change=self.publish_routing)
+            controller.add("routing", self._refresh_routing, self.settings.routing_refresh_seconds)
+            self.controller = controller
+            self.publish_routing()
+            controller.start()
+
+    def _start_controller(self) -> None:
+        reconciler = Reconciler(
+            ReconcilerDeps(
+                db=self.db,
+                backend=self.backend,
+                instance_lookup=self.instance_lookup,
+                choose_runtime=self.runtime_for,
+                outstanding=self._outstanding,
+                max_start_attempts=self.settings.replica_max_start_attempts,
+            )
+        )
+        self.health = HealthChecker(
+            self.db, self.backend, start_timeout_seconds=self.settings.replica_start_timeout_seconds
+        )
+        controller = Controller(on_change=self.publish_routing, on_start=reconciler.adopt_existing)
+        controller.add("reconcile", reconciler.tick, self.settings.reconcile_interval_seconds)
+        controller.add("health", self.health.tick, self.settings.health_interval_seconds)
+        controller.add("routing", self._refresh_routing, self.settings.routing_refresh_seconds)
+        self.controller = controller
+        self.publish_routing()
+        controller.start()
+
+    def stop_loops(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def notify_desired_state_changed(self) -> None:
+        if self.controller is not None:
+            self.controller.poke()
+        self.publish_routing()
+
+    def publish_routing(self) -> None:
+        """Rebuild the routing table from the store and hand it to the gateway."""
+        if self.gateway is None:
+            return
+        table = build_routing_table(self.db)
+        loop = self._gateway_loop
+        if loop is not None and not loop.is_closed() and _running_loop() is not loop:
+            loop.call_soon_threadsafe(self.gateway.set_table, table)
+        else:
+            self.gateway.set_table(table)
+
+    async def _refresh_routing(self) -> bool:
+        self.publish_routing()
+        return False
+
+    def _outstanding(self, replica_id: str) -> int:
+        if self.gateway is None:
+            return 0
+        outstanding = getattr(self.gateway.picker, "outstanding", None)
+        return int(outstanding(replica_id)) if outstanding else 0
+
+    # ---- catalog and runtimes -----------------------------------------------------
+
+    def instance_lookup(self, instance_type: str) -> tuple[int, str | None]:
+        if self.catalog is not None:
+            instance = self.catalog.get(instance_type)
+            if instance is not None:
+                return instance.gpu_count, instance.accelerator
+        return 0, "cpu"
+
+    def runtime_for(self, artifact: ModelArtifact, resources: Resources, requested: str | None) -> str:
+        if requested:
+            runtime = get_runtime(requested)
+            return str(runtime.name)
+        return str(choose_runtime(artifact, resources).name)
+
+    def check_instance(self, instance_type: str | None, model: str, version: str, account_id: str) -> None:
+        """Hook for sizing checks at create time (instance exists and fits the model)."""
+        if instance_type is None or self.catalog is None:
+            return
+        from regolo.server.library.instances import check_instance_fits
+
+        check_instance_fits(self, instance_type, model, version, account_id)
 
     def close(self) -> None:
+        self.stop_loops()
         self.db.dispose()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _make_backend(settings: Settings) -> Any:
+    if settings.backend == "fake":
+        from regolo.server.backends.fake import FakeBackend
+
+        return FakeBackend()
+    if settings.backend == "ray":
+        from regolo.server.backends.ray import RayBackend  # type: ignore[import-not-found]
+
+        return RayBackend(settings)
+    from regolo.server.backends.local import LocalBackend
+
+    return LocalBackend(settings.home)
+
+
+def _load_catalog(settings: Settings) -> Any:
+    try:
+        from regolo.server.billing.catalog import load_catalog
+    except ImportError:
+        return None
+    return load_catalog(settings.price_book_path)

@@ -178,8 +178,10 @@ class LocalBackend:
         replica = self._replicas.get(handle.replica_id)
         if replica is None or replica.pid != handle.pid:
             return ObservedReplica(handle=handle, alive=False)
+        # Ask the OS first: a child that died in between is then reaped with its exit code.
+        ours = processes.is_our_replica(replica.pid, handle.replica_id)
         exit_code = _exit_code(replica)
-        if exit_code is not None or not processes.is_our_replica(replica.pid, handle.replica_id):
+        if exit_code is not None or not ours:
             return ObservedReplica(handle=handle, alive=False, exit_code=exit_code)
         return ObservedReplica(
             handle=handle,

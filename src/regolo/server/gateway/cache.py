@@ -31,14 +31,19 @@ def is_deterministic(payload: dict[str, Any]) -> bool:
     return payload.get("temperature") == 0 or (isinstance(seed, int) and not isinstance(seed, bool))
 
 
-def cache_key(account_id: str, endpoint_id: str, deployment_id: str, payload: dict[str, Any]) -> CacheKey:
+def cache_key(
+    account_id: str, endpoint_id: str, deployment_id: str, payload: dict[str, Any]
+) -> CacheKey:
     normalised = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return (account_id, endpoint_id, deployment_id, normalised)
 
 
 class ResponseCache:
     def __init__(
-        self, *, max_bytes: int = 64 * 1024 * 1024, ttl_seconds: float = 300.0,
+        self,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        ttl_seconds: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_bytes = max_bytes

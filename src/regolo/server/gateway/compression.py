@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from types import ModuleType
 
 brotli: ModuleType | None
 try:  # optional: br only when the brotli package is installed
-    import brotli
+    brotli = importlib.import_module("brotli")
 except ImportError:  # pragma: no cover - depends on the environment
     brotli = None
 

@@ -61,7 +61,8 @@ class KeyRateLimiter:
                     requests.level += 1.0  # the request was not admitted after all
                 wait = tokens.seconds_until(1.0)
                 raise RateLimited(
-                    "tokens per minute limit reached", retry_after_seconds=wait,
+                    "tokens per minute limit reached",
+                    retry_after_seconds=wait,
                     headers=_as_str(_headers("tokens", tokens, wait)),
                 )
             headers += _headers("tokens", tokens, tokens.seconds_until(tokens.per_minute))
@@ -80,14 +81,17 @@ class KeyRateLimiter:
         if bucket.level < 1.0:
             wait = bucket.seconds_until(1.0)
             raise RateLimited(
-                "requests per minute limit reached", retry_after_seconds=wait,
+                "requests per minute limit reached",
+                retry_after_seconds=wait,
                 headers=_as_str(_headers("requests", bucket, wait)),
             )
         bucket.level -= 1.0
         return bucket
 
     @staticmethod
-    def _current(buckets: dict[str, TokenBucket], key_id: str, limit: int, now: float) -> TokenBucket:
+    def _current(
+        buckets: dict[str, TokenBucket], key_id: str, limit: int, now: float
+    ) -> TokenBucket:
         bucket = buckets.get(key_id)
         if bucket is None or bucket.per_minute != limit:
             bucket = buckets[key_id] = _bucket(limit, now)

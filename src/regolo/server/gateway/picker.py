@@ -15,7 +15,9 @@ from collections.abc import Callable, Collection, Sequence
 from regolo.server.gateway.routing_table import RouteDeployment, RouteReplica
 
 
-def pick_deployment(deployments: Sequence[RouteDeployment], rng: random.Random) -> RouteDeployment | None:
+def pick_deployment(
+    deployments: Sequence[RouteDeployment], rng: random.Random
+) -> RouteDeployment | None:
     """A deployment with ready replicas, drawn in proportion to ``traffic_weight``."""
     if len(deployments) == 1:
         only = deployments[0]
@@ -33,8 +35,12 @@ def pick_deployment(deployments: Sequence[RouteDeployment], rng: random.Random) 
 
 class ReplicaPicker:
     def __init__(
-        self, *, failure_threshold: int = 3, ejection_seconds: float = 10.0,
-        rng: random.Random | None = None, clock: Callable[[], float] = time.monotonic,
+        self,
+        *,
+        failure_threshold: int = 3,
+        ejection_seconds: float = 10.0,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.failure_threshold = failure_threshold
         self.ejection_seconds = ejection_seconds
@@ -44,7 +50,9 @@ class ReplicaPicker:
         self._rng = rng or random.Random()
         self._clock = clock
 
-    def pick(self, replicas: Sequence[RouteReplica], exclude: Collection[str] = ()) -> RouteReplica | None:
+    def pick(
+        self, replicas: Sequence[RouteReplica], exclude: Collection[str] = ()
+    ) -> RouteReplica | None:
         candidates = [r for r in replicas if r.replica_id not in exclude] if exclude else replicas
         if len(candidates) > 1 and self._ejected_until:
             now = self._clock()
@@ -78,5 +86,7 @@ class ReplicaPicker:
         for state in (self._failures, self._ejected_until):
             for replica_id in [r for r in state if r not in replica_ids]:
                 del state[replica_id]
-        for replica_id in [r for r, n in self.outstanding.items() if n <= 0 and r not in replica_ids]:
+        for replica_id in [
+            r for r, n in self.outstanding.items() if n <= 0 and r not in replica_ids
+        ]:
             del self.outstanding[replica_id]

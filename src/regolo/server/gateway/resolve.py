@@ -48,7 +48,9 @@ def match_route(path: str, host_endpoint: str | None) -> Route | None:
     return None
 
 
-def host_endpoint_name(host: bytes | None, domain: str | None, reserved: frozenset[str]) -> str | None:
+def host_endpoint_name(
+    host: bytes | None, domain: str | None, reserved: frozenset[str]
+) -> str | None:
     """``sentiment-api`` for the host ``sentiment-api.<domain>[:port]``, else ``None``."""
     if not host or not domain:
         return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -43,8 +44,18 @@ class UpstreamDeadline(UpstreamFailure):
 class UpstreamResponse:
     """Status and headers once awaited; the body arrives through ``next_chunk`` or ``read``."""
 
-    __slots__ = ("_buffered", "_chunks", "_conn", "_waiter", "content_type", "done", "error",
-                 "headers", "headers_ready", "status")
+    __slots__ = (
+        "_buffered",
+        "_chunks",
+        "_conn",
+        "_waiter",
+        "content_type",
+        "done",
+        "error",
+        "headers",
+        "headers_ready",
+        "status",
+    )
 
     def __init__(self, conn: _Connection, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = conn
@@ -127,8 +138,7 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         self.received_any = True
@@ -226,20 +236,35 @@ class _Connection(asyncio.Protocol):
 
 
 class UpstreamPool:
-    def __init__(self, *, max_idle_per_replica: int = 256, connect_timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self, *, max_idle_per_replica: int = 256, connect_timeout_seconds: float = 5.0
+    ) -> None:
         self.max_idle_per_replica = max_idle_per_replica
         self.connect_timeout_seconds = connect_timeout_seconds
         self._idle: dict[str, list[_Connection]] = {}
         self._targets: dict[str, tuple[str, int, bytes]] = {}
 
     async def request(
-        self, address: str, method: bytes, path: bytes, headers: Headers, body: bytes,
+        self,
+        address: str,
+        method: bytes,
+        path: bytes,
+        headers: Headers,
+        body: bytes,
         timeout_seconds: float,
     ) -> UpstreamResponse:
         """Send one request; returns once the status and headers are in."""
         host, port, host_header = self._target(address)
-        head = [method, b" ", path, b" HTTP/1.1\r\nhost: ", host_header,
-                b"\r\ncontent-length: ", b"%d" % len(body), b"\r\n"]
+        head = [
+            method,
+            b" ",
+            path,
+            b" HTTP/1.1\r\nhost: ",
+            host_header,
+            b"\r\ncontent-length: ",
+            b"%d" % len(body),
+            b"\r\n",
+        ]
         for name, value in headers:
             head += (name, b": ", value, b"\r\n")
         head.append(b"\r\n")
@@ -261,7 +286,9 @@ class UpstreamPool:
                 conn.abort(None)
         self._idle.clear()
 
-    async def _send(self, conn: _Connection, payload: bytes, timeout_seconds: float) -> UpstreamResponse:
+    async def _send(
+        self, conn: _Connection, payload: bytes, timeout_seconds: float
+    ) -> UpstreamResponse:
         response = conn.send(payload, timeout_seconds)
         try:
             await response.headers_ready
@@ -270,11 +297,15 @@ class UpstreamPool:
             raise
         return response
 
-    async def _connect(self, address: str, host: str, port: int, timeout_seconds: float) -> _Connection:
+    async def _connect(
+        self, address: str, host: str, port: int, timeout_seconds: float
+    ) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(min(timeout_seconds, self.connect_timeout_seconds)):
-                _, conn = await loop.create_connection(lambda: _Connection(self, address, loop), host, port)
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(self, address, loop), host, port
+                )
         except TimeoutError:
             raise UpstreamUnreachable("timed out connecting to replica") from None
         except OSError:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
 from regolo.server.errors import InvalidRequest
@@ -167,7 +168,7 @@ class HostPolicy:
 
     @classmethod
     def for_endpoint(
-        cls, hf_endpoint: str, *, cdn_hosts: tuple[str, ...] | frozenset[str] = DEFAULT_CDN_HOSTS
+        cls, hf_endpoint: str, *, cdn_hosts: Iterable[str] = DEFAULT_CDN_HOSTS
     ) -> HostPolicy:
         parts = _split_endpoint(hf_endpoint)
         origin = Origin(scheme=parts.scheme, host=_host(parts), port=_port(parts))

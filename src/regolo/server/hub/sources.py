@@ -122,6 +122,4 @@ def _local_source(text: str, allowed_roots: list[Path]) -> ModelSource:
         return ModelSource(kind="local", local_path=resolved, display_name=resolved.name)
     if resolved.is_file() and resolved.suffix.lower() == ".gguf":
         return ModelSource(kind="local", local_path=resolved, display_name=resolved.stem)
-    raise InvalidRequest(
-        "a local model must be an existing directory or .gguf file", param=_PARAM
-    )
+    raise InvalidRequest("a local model must be an existing directory or .gguf file", param=_PARAM)

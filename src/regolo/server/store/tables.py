@@ -126,8 +126,9 @@ class Endpoint(Base):
     status: Mapped[str] = mapped_column(String(32), default="pending")
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
     replicas: Mapped[int] = mapped_column(Integer, default=1)
-    min_replicas: Mapped[int] = mapped_column(Integer, default=1)
-    max_replicas: Mapped[int] = mapped_column(Integer, default=1)
+    # None: follow ``replicas`` (no autoscaling range was set)
+    min_replicas: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_replicas: Mapped[int | None] = mapped_column(Integer, default=None)
     target_utilization: Mapped[float | None] = mapped_column(Float, default=None)
     cpu_request: Mapped[str | None] = mapped_column(String(16), default=None)
     memory_request: Mapped[str | None] = mapped_column(String(16), default=None)
@@ -146,6 +147,7 @@ class Endpoint(Base):
     slo_availability: Mapped[float | None] = mapped_column(Float, default=None)
     slo_error_rate: Mapped[float | None] = mapped_column(Float, default=None)
     stable_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    previous_stable_version: Mapped[str | None] = mapped_column(String(64), default=None)
     external_url: Mapped[str | None] = mapped_column(String(500), default=None)
     generation: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -163,6 +165,10 @@ class Deployment(Base):
     version: Mapped[str] = mapped_column(String(64))
     traffic_weight: Mapped[float] = mapped_column(Float, default=0.0)
     replicas: Mapped[int] = mapped_column(Integer, default=1)
+    failed_starts: Mapped[int] = mapped_column(Integer, default=0)  # since the last ready replica
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    next_start_at: Mapped[datetime | None] = mapped_column(default=None)  # restart backoff
+    ever_ready: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -38,7 +38,9 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     parser.add_argument("--api-key", default="")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--max-batch", type=int, default=8)
-    parser.add_argument("--dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto")
+    parser.add_argument(
+        "--dtype", choices=("auto", "float32", "float16", "bfloat16"), default="auto"
+    )
     parser.add_argument("--batch-wait-ms", type=float, default=0.0)
     parser.add_argument("--max-queue", type=int, default=256)
     args = parser.parse_args(argv)

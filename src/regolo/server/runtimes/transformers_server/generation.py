@@ -7,6 +7,7 @@ waits for another to finish. Tokens reach each request's handler through its Eve
 
 from __future__ import annotations
 
+import inspect
 import logging
 import queue
 import threading
@@ -75,6 +76,7 @@ class GenerationEngine:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="generation-engine", daemon=True)
         self._eos_ids = _eos_ids(loaded)
+        self._cache_kwarg = _cache_kwarg(loaded.model)
         self.stats = EngineStats()
 
     def start(self) -> None:
@@ -146,10 +148,11 @@ class GenerationEngine:
             position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
             use_cache=True,
         )
+        cache = _output_cache(output)
         rows = [_new_row(request, self._loaded.tokenizer) for request in requests]
         tokens = [self._accept(row, output.logits[i, -1]) for i, row in enumerate(rows)]
         self.stats.record_batch(len(rows), len(rows))
-        self._join(rows, output.past_key_values, mask, tokens)
+        self._join(rows, cache, mask, tokens)
         self._retire_finished()
 
     def _join(self, rows: list[_Row], cache: Any, mask: torch.Tensor, tokens: list[int]) -> None:
@@ -172,10 +175,10 @@ class GenerationEngine:
             input_ids=torch.tensor(batch.next_tokens, device=device).unsqueeze(-1),
             attention_mask=batch.mask,
             position_ids=positions,
-            past_key_values=batch.cache,
             use_cache=True,
+            **{self._cache_kwarg: batch.cache},
         )
-        batch.cache = output.past_key_values
+        batch.cache = _output_cache(output)
         logits = output.logits[:, -1]
         batch.next_tokens = [self._accept(row, logits[i]) for i, row in enumerate(batch.rows)]
         self.stats.record_batch(len(batch.rows), len(batch.rows))
@@ -235,6 +238,17 @@ def _eos_ids(loaded: LoadedModel) -> frozenset[int]:
     if loaded.tokenizer.eos_token_id is not None:
         ids.add(loaded.tokenizer.eos_token_id)
     return frozenset(int(i) for i in ids)
+
+
+def _cache_kwarg(model: Any) -> str:
+    # transformers 5 renamed ``past_key_values`` to ``cache``; older releases only know the former.
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def _output_cache(output: Any) -> Any:
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def _new_row(request: GenerationRequest, tokenizer: Any) -> _Row:

@@ -1,0 +1,228 @@
+"""Gateway throughput and added latency, against the same fake upstream in one run.
+
+Three targets are measured with ``wrk``: the fake upstream directly, the full gateway
+(auth + routing + limits + usage records drained by a flusher), and a bare pass-through
+on the same server stack (benchmarks/passthrough.py). The gateway and the pass-through
+are pinned to one core with ``taskset``; the upstream and wrk get the other cores.
+
+    python benchmarks/gateway.py [--duration 10] > gateway.json
+    python benchmarks/gateway.py serve-gateway --port 8301 --upstream http://127.0.0.1:8101
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BODY = '{"model":"bench-endpoint","messages":[{"role":"user","content":"Hello!"}]}'
+KEY = "sk-bench"
+
+
+def serve_gateway(port: int, upstream: str) -> None:
+    import uvicorn
+
+    from regolo.server.gateway.app import create_gateway
+    from regolo.server.gateway.routing_table import (
+        RouteDeployment,
+        RouteEndpoint,
+        RouteReplica,
+        RoutingTable,
+    )
+    from regolo.server.gateway.usage import UsageBuffer
+    from regolo.server.specs import Principal
+
+    principal = Principal(
+        account_id="acc", key_id="key", scopes=frozenset({"inference:*"}),
+        rate_limit_rpm=10_000_000, rate_limit_tpm=1_000_000_000,
+    )  # fmt: skip
+
+    class Keys:
+        def authenticate(self, bearer: str) -> Principal | None:
+            return principal if bearer == KEY else None
+
+    usage = UsageBuffer()
+    gateway = create_gateway(authenticator=Keys(), endpoint_domain="localhost", usage=usage)
+    replica = RouteReplica(replica_id="r1", address=upstream, auth_token="replica-token")
+    deployment = RouteDeployment(
+        deployment_id="d1", version="1", traffic_weight=1.0, served_model_name="bench-endpoint",
+        replicas=(replica,),
+    )  # fmt: skip
+    endpoint = RouteEndpoint(
+        endpoint_id="e1", name="bench-endpoint", account_id="acc", model_name="bench-model",
+        deployments=(deployment,), max_concurrency=1024,
+    )  # fmt: skip
+    gateway.set_table(RoutingTable((endpoint,)))
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            asyncio.get_running_loop().create_task(flush(usage))
+        await gateway(scope, receive, send)
+
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+        log_level="warning", access_log=False,
+    )  # fmt: skip
+
+
+async def flush(usage: Any) -> None:
+    """Stands in for the metrics flusher: drains the buffer every second."""
+    while True:
+        await asyncio.sleep(1.0)
+        usage.drain()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_open(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def start(argv: list[str], cpus: str | None) -> subprocess.Popen[bytes]:
+    prefix = ["taskset", "-c", cpus] if cpus else []
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
+    return subprocess.Popen([*prefix, sys.executable, *argv], env=env)
+
+
+def wrk(
+    url: str, connections: int, duration: int, cpus: str | None, script: str
+) -> dict[str, float]:
+    prefix = ["taskset", "-c", cpus] if cpus else []
+    cmd = [
+        *prefix,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        script,
+        url,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    result: dict[str, float] = {}
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    result["requests_per_second"] = float(match.group(1)) if match else 0.0
+    for pct in ("50", "99"):
+        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if match:
+            result[f"p{pct}_ms"] = float(match.group(1)) * units[match.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    result["non_2xx"] = float(errors.group(1)) if errors else 0.0
+    return result
+
+
+def measure(url: str, args: argparse.Namespace, script: str) -> dict[str, Any]:
+    wrk(url, 8, 2, args.load_cpus, script)  # warm up connections and caches
+    return {
+        "c32": wrk(url, 32, args.duration, args.load_cpus, script),
+        "c1": wrk(url, 1, args.duration, args.load_cpus, script),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    up_port, gw_port, pt_port = free_port(), free_port(), free_port()
+    upstream = f"http://127.0.0.1:{up_port}"
+    here = str(Path(__file__).resolve().parent)
+    procs = [
+        start([f"{here}/fake_upstream.py", "--port", str(up_port)], args.upstream_cpus),
+        start([f"{here}/gateway.py", "serve-gateway", "--port", str(gw_port),
+               "--upstream", upstream], args.gateway_cpus),
+        start([f"{here}/passthrough.py", "--port", str(pt_port), "--upstream", upstream],
+              args.gateway_cpus),
+    ]  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = '{BODY}'\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {KEY}"\n'
+        )
+    try:
+        for port in (up_port, gw_port, pt_port):
+            wait_open(port)
+        path = "/v1/chat/completions"
+        results = {
+            "direct": measure(f"http://127.0.0.1:{up_port}{path}", args, lua.name),
+            "gateway": measure(f"http://127.0.0.1:{gw_port}{path}", args, lua.name),
+            "passthrough": measure(f"http://127.0.0.1:{pt_port}{path}", args, lua.name),
+        }
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+        os.unlink(lua.name)
+    return summarise(results, args)
+
+
+def summarise(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    direct, gateway, bare = results["direct"], results["gateway"], results["passthrough"]
+    return {
+        "cpus_available": os.cpu_count(),
+        "gateway_cpus": args.gateway_cpus,
+        "load_cpus": args.load_cpus,
+        "upstream_cpus": args.upstream_cpus,
+        "duration_seconds": args.duration,
+        "results": results,
+        "gateway_requests_per_second_c32": gateway["c32"]["requests_per_second"],
+        "passthrough_requests_per_second_c32": bare["c32"]["requests_per_second"],
+        "gateway_vs_passthrough": round(
+            gateway["c32"]["requests_per_second"] / max(1.0, bare["c32"]["requests_per_second"]), 3
+        ),
+        "gateway_added_p50_ms_c1": round(gateway["c1"]["p50_ms"] - direct["c1"]["p50_ms"], 3),
+        "gateway_added_p99_ms_c1": round(gateway["c1"]["p99_ms"] - direct["c1"]["p99_ms"], 3),
+        "passthrough_added_p50_ms_c1": round(bare["c1"]["p50_ms"] - direct["c1"]["p50_ms"], 3),
+        "passthrough_added_p99_ms_c1": round(bare["c1"]["p99_ms"] - direct["c1"]["p99_ms"], 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve-gateway")
+    serve.add_argument("--port", type=int, required=True)
+    serve.add_argument("--upstream", required=True)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--gateway-cpus", default="0")
+    parser.add_argument("--upstream-cpus", default=None)
+    parser.add_argument("--load-cpus", default=None)
+    args = parser.parse_args()
+    if args.command == "serve-gateway":
+        serve_gateway(args.port, args.upstream)
+        return
+    ncpu = os.cpu_count() or 1
+    rest = f"1-{ncpu - 1}" if ncpu > 2 else "1"
+    args.upstream_cpus = args.upstream_cpus or (rest if ncpu > 1 else None)
+    args.load_cpus = args.load_cpus or (rest if ncpu > 1 else None)
+    print(json.dumps(run(args), indent=2))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "src"))
+    main()

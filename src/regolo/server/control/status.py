@@ -1,0 +1,56 @@
+"""An endpoint's status, derived from recorded facts about its deployments."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class EndpointStatus(enum.StrEnum):
+    PENDING = "pending"
+    DEPLOYING = "deploying"
+    READY = "ready"
+    UPDATING = "updating"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+    SCALED_TO_ZERO = "scaled_to_zero"
+    DELETING = "deleting"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentFacts:
+    version: str
+    traffic_weight: float
+    desired: int
+    ready: int
+    starting: int
+    unhealthy: int
+    failed: bool  # gave up after repeated start failures
+    ever_ready: bool
+    last_error: str | None = None
+    waiting_reason: str | None = None  # e.g. not enough capacity
+
+
+def endpoint_status(
+    deployments: list[DeploymentFacts], *, deleted: bool
+) -> tuple[EndpointStatus, str | None]:
+    if deleted:
+        return EndpointStatus.DELETING, None
+    serving = [d for d in deployments if d.traffic_weight > 0] or deployments
+    for deployment in serving:
+        if deployment.failed:
+            return EndpointStatus.FAILED, f"version {deployment.version}: {deployment.last_error}"
+    if sum(d.desired for d in deployments) == 0:
+        return EndpointStatus.SCALED_TO_ZERO, None
+    if all(d.ready >= d.desired for d in deployments):
+        return EndpointStatus.READY, None
+    reason = next((d.waiting_reason for d in deployments if d.waiting_reason), None)
+    if not any(d.ever_ready for d in deployments):
+        if any(d.starting for d in deployments):
+            return EndpointStatus.DEPLOYING, reason
+        return EndpointStatus.PENDING, reason
+    if any(d.unhealthy for d in deployments) or any(
+        d.ever_ready and d.ready < d.desired and not d.starting for d in deployments
+    ):
+        return EndpointStatus.DEGRADED, reason
+    return EndpointStatus.UPDATING, reason

@@ -1,0 +1,533 @@
+"""The gateway: a raw ASGI application serving the OpenAI-compatible data plane.
+
+The handler reads as the chain of the design: authenticate -> resolve endpoint ->
+limits -> response cache -> pick deployment -> pick replica -> proxy -> compression
+-> record usage. It avoids frameworks on purpose: every microsecond here is paid on
+every inference call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import count
+from typing import Any
+
+from regolo.server.errors import NotFound, RegoloError, Unauthenticated, Unavailable
+from regolo.server.gateway import resolve
+from regolo.server.gateway.auth import Authenticator, bearer_token
+from regolo.server.gateway.cache import ResponseCache, cache_key, is_deterministic
+from regolo.server.gateway.compression import MIN_COMPRESS_BYTES, choose_encoding, compress
+from regolo.server.gateway.limits import EndpointGate, KeyRateLimiter
+from regolo.server.gateway.picker import ReplicaPicker, pick_deployment
+from regolo.server.gateway.proxy import (
+    Outcome,
+    is_stream,
+    open_upstream,
+    read_buffered,
+    relay_stream,
+)
+from regolo.server.gateway.request_body import (
+    BodyLimits,
+    ClientGone,
+    Receive,
+    check_caps,
+    check_content_type,
+    parse_json_object,
+    read_body,
+)
+from regolo.server.gateway.responses import (
+    JSON_TYPE,
+    Headers,
+    MethodNotAllowed,
+    Send,
+    send_body,
+    send_error,
+    send_json,
+)
+from regolo.server.gateway.routing_table import RouteDeployment, RouteEndpoint, RoutingTable
+from regolo.server.gateway.upstream import UpstreamPool
+from regolo.server.gateway.usage import UsageBuffer
+from regolo.server.specs import Principal, UsageRecord
+
+logger = logging.getLogger(__name__)
+Scope = MutableMapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewayOptions:
+    max_upstream_attempts: int = 3
+    failure_threshold: int = 3  # consecutive failures that eject a replica
+    ejection_seconds: float = 10.0
+    cache_max_bytes: int = 64 * 1024 * 1024
+    cache_ttl_seconds: float = 300.0
+    compression_min_bytes: int = MIN_COMPRESS_BYTES
+    reserved_subdomains: frozenset[str] = frozenset({"api", "www", "app", "dashboard"})
+
+
+@dataclass(slots=True)
+class _Call:
+    """One request as it moves down the chain."""
+
+    request_id: bytes
+    started_at: float
+    principal: Principal | None = None
+    endpoint: RouteEndpoint | None = None
+    deployment: RouteDeployment | None = None
+    outcome: Outcome | None = None
+    status_code: int = 0
+    cache_hit: bool = False
+    responded: bool = False  # the final body message is on its way
+
+
+@dataclass(slots=True)
+class _RequestHeaders:
+    authorization: bytes | None = None
+    content_type: bytes | None = None
+    content_length: bytes | None = None
+    accept_encoding: bytes | None = None
+    host: bytes | None = None
+
+
+def _request_headers(scope: Scope) -> _RequestHeaders:
+    found = _RequestHeaders()
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            found.authorization = value
+        elif name == b"content-type":
+            found.content_type = value
+        elif name == b"content-length":
+            found.content_length = value
+        elif name == b"accept-encoding":
+            found.accept_encoding = value
+        elif name == b"host":
+            found.host = value
+    return found
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        authenticator: Authenticator,
+        endpoint_domain: str | None,
+        usage: UsageBuffer,
+        limits: BodyLimits,
+        options: GatewayOptions,
+        on_no_ready_replica: Callable[[str], None] | None = None,
+    ) -> None:
+        self.authenticator = authenticator
+        self.endpoint_domain = endpoint_domain.lower().strip(".") if endpoint_domain else None
+        self.usage = usage
+        self.limits = limits
+        self.options = options
+        self.on_no_ready_replica = on_no_ready_replica
+        self.pool = UpstreamPool()
+        self.picker = ReplicaPicker(
+            failure_threshold=options.failure_threshold, ejection_seconds=options.ejection_seconds
+        )
+        self.cache = ResponseCache(
+            max_bytes=options.cache_max_bytes, ttl_seconds=options.cache_ttl_seconds
+        )
+        self.rate_limiter = KeyRateLimiter()
+        self._table = RoutingTable()
+        self._gates: dict[str, EndpointGate] = {}
+        self._replica_waiters: dict[str, int] = {}
+        self._table_changed = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._rng = random.Random()
+        self._request_ids = count(1)
+        self._request_prefix = os.urandom(4).hex()
+
+    # ---- public surface -------------------------------------------------------------
+
+    @property
+    def table(self) -> RoutingTable:
+        return self._table
+
+    def set_table(self, table: RoutingTable) -> None:
+        """Swap the routing table atomically; requests waiting for a replica re-check it."""
+        self._table = table
+        live = {r.replica_id for e in table.endpoints for d in e.deployments for r in d.replicas}
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if _running_loop() is loop:
+            self._after_swap(live)
+        else:
+            loop.call_soon_threadsafe(self._after_swap, live)
+
+    def handles(self, scope: Scope) -> bool:
+        """Whether ``scope`` is for the gateway (the top-level dispatcher asks)."""
+        if scope.get("type") != "http":
+            return False
+        return self._route(scope, _host(scope)) is not None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        call = _Call(
+            b"req_%s%x" % (self._request_prefix.encode(), next(self._request_ids)),
+            time.perf_counter(),
+        )
+        try:
+            await self._handle(scope, receive, send, call)
+        except RegoloError as error:
+            call.status_code = error.status_code
+            await send_error(send, error, [(b"x-request-id", call.request_id)])
+        except ClientGone:
+            call.status_code = 499
+        except asyncio.CancelledError:
+            if not _uncancel_for_disconnect():
+                raise
+            call.status_code = 499  # the client went away; its upstream request is gone too
+        except Exception:
+            logger.exception("gateway request %s failed", call.request_id.decode())
+            call.status_code = 500
+            if not call.responded:
+                await send_error(send, RegoloError(), [(b"x-request-id", call.request_id)])
+        finally:
+            self._record(call)
+
+    # ---- the chain --------------------------------------------------------------------
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, call: _Call) -> None:
+        headers = _request_headers(scope)
+        principal = call.principal = self._authenticate(headers.authorization)
+        route = self._route(scope, headers.host)
+        if route is None:
+            raise NotFound("unknown route", code="unknown_url")
+        if scope["method"] != route.method:
+            raise MethodNotAllowed(f"use {route.method} for this route")
+        if route.operation == resolve.MODELS:
+            models = resolve.model_list(self._table, principal, route.endpoint_name)
+            call.status_code = 200
+            await send_json(send, 200, models, [(b"x-request-id", call.request_id)])
+            return
+        payload, body = await self._read_request(receive, headers)
+        endpoint = call.endpoint = resolve.resolve_endpoint(
+            self._table, principal, route, payload.get("model")
+        )
+        limit_headers = self.rate_limiter.admit(principal)
+        gate = self._gates.get(endpoint.endpoint_id) or self._gates.setdefault(
+            endpoint.endpoint_id, EndpointGate()
+        )
+        await gate.acquire(
+            endpoint.max_concurrency, endpoint.max_queue, endpoint.queue_timeout_seconds
+        )
+        try:
+            await self._serve(
+                scope, receive, send, call, route, payload, body, headers, limit_headers
+            )
+        finally:
+            gate.release()
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        call: _Call,
+        route: resolve.Route,
+        payload: dict[str, Any],
+        body: bytes,
+        headers: _RequestHeaders,
+        limit_headers: Headers,
+    ) -> None:
+        assert call.endpoint is not None and call.principal is not None
+        endpoint = call.endpoint = await self._ready_endpoint(call.endpoint)
+        deployment = call.deployment = pick_deployment(endpoint.deployments, self._rng)
+        if deployment is None:
+            raise Unavailable("the endpoint has no ready replica", retry_after_seconds=5.0)
+        out_headers: Headers = [(b"x-request-id", call.request_id), *limit_headers]
+        key = None
+        if endpoint.enable_cache and is_deterministic(payload):
+            key = cache_key(
+                call.principal.account_id, endpoint.endpoint_id, deployment.deployment_id, payload
+            )
+            cached = self.cache.get(key)
+            if cached is not None:
+                call.cache_hit = True
+                out_headers.append((b"x-regolo-cache", b"hit"))
+                await self._send_buffered(
+                    send, call, 200, cached.content_type, cached.body, headers, out_headers
+                )
+                return
+            out_headers.append((b"x-regolo-cache", b"miss"))
+        if payload.get("model") != deployment.served_model_name:
+            payload["model"] = deployment.served_model_name
+            body = _dumps(payload)
+        await self._proxy(receive, send, call, route, body, headers, out_headers, key)
+
+    async def _proxy(
+        self,
+        receive: Receive,
+        send: Send,
+        call: _Call,
+        route: resolve.Route,
+        body: bytes,
+        headers: _RequestHeaders,
+        out_headers: Headers,
+        key: Any,
+    ) -> None:
+        endpoint, deployment = call.endpoint, call.deployment
+        assert endpoint is not None and deployment is not None
+        outcome = call.outcome = Outcome()
+        watcher = _watch_disconnect(receive, call)
+        timeout = endpoint.request_timeout_seconds
+        response = None
+        try:
+            path = _UPSTREAM_PATHS[route.operation]
+            response = await open_upstream(
+                self.pool,
+                self.picker,
+                deployment,
+                path,
+                body,
+                timeout,
+                self.options.max_upstream_attempts,
+                outcome,
+            )
+            outcome.status_code = response.status
+            if is_stream(response):
+                call.status_code = response.status
+                await relay_stream(
+                    response, send, out_headers, timeout, outcome, lambda: _responded(call)
+                )
+            else:
+                data = await read_buffered(response, outcome)
+                if key is not None and response.status == 200:
+                    self.cache.put(key, data, response.content_type)
+                await self._send_buffered(
+                    send, call, response.status, response.content_type, data, headers, out_headers
+                )
+        finally:
+            watcher.cancel()
+            if response is not None:
+                response.close()
+            if outcome.replica is not None:
+                failed = (
+                    outcome.status_code >= 500 or not outcome.complete or outcome.status_code == 0
+                )
+                self.picker.finished(outcome.replica.replica_id, failed=failed)
+
+    async def _send_buffered(
+        self,
+        send: Send,
+        call: _Call,
+        status: int,
+        content_type: bytes,
+        body: bytes,
+        headers: _RequestHeaders,
+        out_headers: Headers,
+    ) -> None:
+        out_headers.append((b"content-type", content_type or JSON_TYPE[1]))
+        assert call.endpoint is not None
+        if call.endpoint.enable_compression and len(body) >= self.options.compression_min_bytes:
+            encoding = choose_encoding(headers.accept_encoding)
+            if encoding is not None:
+                body = compress(body, encoding)
+                out_headers += [(b"content-encoding", encoding), (b"vary", b"accept-encoding")]
+        call.status_code = status
+        call.responded = True
+        await send_body(send, status, out_headers, body)
+
+    # ---- chain steps ------------------------------------------------------------------
+
+    def _authenticate(self, authorization: bytes | None) -> Principal:
+        token = bearer_token(authorization)
+        principal = self.authenticator.authenticate(token) if token is not None else None
+        if principal is None:
+            raise Unauthenticated()
+        return principal
+
+    def _route(self, scope: Scope, host: bytes | None) -> resolve.Route | None:
+        reserved = self.options.reserved_subdomains
+        host_endpoint = resolve.host_endpoint_name(host, self.endpoint_domain, reserved)
+        return resolve.match_route(scope["path"], host_endpoint)
+
+    async def _read_request(
+        self, receive: Receive, headers: _RequestHeaders
+    ) -> tuple[dict[str, Any], bytes]:
+        check_content_type(headers.content_type)
+        body = await read_body(receive, headers.content_length, self.limits.max_body_bytes)
+        payload = parse_json_object(body)
+        check_caps(payload, self.limits)
+        return payload, body
+
+    async def _ready_endpoint(self, endpoint: RouteEndpoint) -> RouteEndpoint:
+        """The endpoint once it has a ready replica; waits a bounded time for one (R6)."""
+        if endpoint.has_ready_replica():
+            return endpoint
+        endpoint_id = endpoint.endpoint_id
+        waiting = self._replica_waiters.get(endpoint_id, 0)
+        if waiting >= endpoint.max_queue:
+            raise Unavailable(
+                "the endpoint is starting; too many requests waiting", retry_after_seconds=5.0
+            )
+        self._request_scale_up(endpoint)
+        self._replica_waiters[endpoint_id] = waiting + 1
+        try:
+            deadline = time.monotonic() + endpoint.queue_timeout_seconds
+            while not endpoint.has_ready_replica():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Unavailable(
+                        "the endpoint has no ready replica yet", retry_after_seconds=5.0
+                    )
+                try:
+                    await asyncio.wait_for(self._table_changed.wait(), remaining)
+                except TimeoutError:
+                    continue
+                endpoint = self._table.by_id(endpoint_id) or _gone(endpoint)
+            return endpoint
+        finally:
+            self._replica_waiters[endpoint_id] -= 1
+
+    def _request_scale_up(self, endpoint: RouteEndpoint) -> None:
+        for hook in (self.on_no_ready_replica, endpoint.scaling_hook):
+            if hook is not None:
+                try:
+                    hook(endpoint.endpoint_id)
+                except Exception:  # a broken hook must not fail the request
+                    logger.exception("scale-from-zero hook failed for %s", endpoint.endpoint_id)
+
+    def _after_swap(self, live_replica_ids: set[str]) -> None:
+        event, self._table_changed = self._table_changed, asyncio.Event()
+        event.set()
+        self.picker.forget_except(live_replica_ids)
+
+    def _record(self, call: _Call) -> None:
+        endpoint, principal = call.endpoint, call.principal
+        if endpoint is None or principal is None:
+            return
+        outcome = call.outcome or Outcome()
+        replica, deployment = outcome.replica, call.deployment
+        tokens = outcome.prompt_tokens + outcome.completion_tokens
+        if tokens and principal.rate_limit_tpm:
+            self.rate_limiter.record_tokens(principal.key_id, tokens)
+        first = outcome.first_byte_at
+        self.usage.record(
+            UsageRecord(
+                request_id=call.request_id.decode(),
+                at=datetime.now(UTC),
+                account_id=principal.account_id,
+                key_id=principal.key_id,
+                endpoint_id=endpoint.endpoint_id,
+                deployment_id=deployment.deployment_id if deployment else None,
+                version=deployment.version if deployment else None,
+                replica_id=replica.replica_id if replica else None,
+                status_code=call.status_code,
+                latency_ms=(time.perf_counter() - call.started_at) * 1000.0,
+                time_to_first_token_ms=(first - call.started_at) * 1000.0
+                if outcome.streamed and first
+                else None,
+                prompt_tokens=outcome.prompt_tokens,
+                completion_tokens=outcome.completion_tokens,
+                cache_hit=call.cache_hit,
+                streamed=outcome.streamed,
+                complete=outcome.complete,
+            )
+        )
+
+
+_UPSTREAM_PATHS = {
+    op: f"/v1/{op}".encode() for op in (resolve.CHAT, resolve.COMPLETIONS, resolve.EMBEDDINGS)
+}
+
+
+def create_gateway(
+    *,
+    authenticator: Authenticator,
+    endpoint_domain: str | None,
+    usage: UsageBuffer,
+    limits: BodyLimits | None = None,
+    options: GatewayOptions | None = None,
+    on_no_ready_replica: Callable[[str], None] | None = None,
+) -> Gateway:
+    return Gateway(
+        authenticator=authenticator,
+        endpoint_domain=endpoint_domain,
+        usage=usage,
+        limits=limits or BodyLimits(),
+        options=options or GatewayOptions(),
+        on_no_ready_replica=on_no_ready_replica,
+    )
+
+
+def _dumps(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _gone(endpoint: RouteEndpoint) -> RouteEndpoint:
+    raise NotFound(f"The model `{endpoint.name}` does not exist", code="model_not_found")
+
+
+def _host(scope: Scope) -> bytes | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            return bytes(value)
+    return None
+
+
+def _responded(call: _Call) -> None:
+    call.responded = True
+
+
+def _watch_disconnect(receive: Receive, call: _Call) -> asyncio.Task[Any]:
+    """Cancel this request's task when its client goes away (R3): that closes the upstream."""
+    handler = asyncio.current_task()
+    assert handler is not None
+
+    def on_message(task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or call.responded:
+            return
+        if task.exception() is None and task.result().get("type") == "http.disconnect":
+            _DISCONNECTED.add(handler)
+            handler.cancel()
+
+    watcher = asyncio.ensure_future(receive())
+    watcher.add_done_callback(on_message)
+    return watcher
+
+
+_DISCONNECTED: set[asyncio.Task[Any]] = set()
+
+
+def _uncancel_for_disconnect() -> bool:
+    task = asyncio.current_task()
+    if task is None or task not in _DISCONNECTED:
+        return False
+    _DISCONNECTED.discard(task)
+    task.uncancel()
+    return True
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+__all__ = ["Gateway", "GatewayOptions", "create_gateway"]

@@ -1,0 +1,59 @@
+import asyncio
+
+import pytest
+
+from regolo.server.errors import RateLimited, Unavailable
+from regolo.server.gateway.limits import EndpointGate, KeyRateLimiter
+from regolo.server.specs import Principal
+
+
+def key(rpm: int | None = None, tpm: int | None = None) -> Principal:
+    return Principal(
+        account_id="a", key_id="k", scopes=frozenset(), rate_limit_rpm=rpm, rate_limit_tpm=tpm
+    )
+
+
+def test_requests_bucket_admits_exactly_the_limit_then_refills() -> None:
+    now = [0.0]
+    limiter = KeyRateLimiter(clock=lambda: now[0])
+    for _ in range(5):
+        limiter.admit(key(rpm=5))
+    with pytest.raises(RateLimited) as info:
+        limiter.admit(key(rpm=5))
+    assert (
+        info.value.headers["Retry-After"] == "12"
+        and info.value.headers["x-ratelimit-remaining-requests"] == "0"
+    )
+    now[0] = 12.0
+    limiter.admit(key(rpm=5))
+
+
+def test_tokens_debited_after_the_fact() -> None:
+    limiter = KeyRateLimiter(clock=lambda: 0.0)
+    limiter.admit(key(tpm=100))
+    limiter.record_tokens("k", 150)
+    with pytest.raises(RateLimited):
+        limiter.admit(key(tpm=100))
+
+
+def test_no_limits_no_headers() -> None:
+    assert KeyRateLimiter().admit(key()) == []
+
+
+def test_gate_queue_and_timeout() -> None:
+    async def run() -> None:
+        gate = EndpointGate()
+        await gate.acquire(1, 1, 1.0)
+        waiter = asyncio.ensure_future(gate.acquire(1, 1, 5.0))
+        await asyncio.sleep(0)
+        with pytest.raises(RateLimited):
+            await gate.acquire(1, 1, 1.0)
+        gate.release()
+        await waiter
+        assert gate.in_flight == 1
+        with pytest.raises(Unavailable):
+            await gate.acquire(1, 1, 0.05)
+        gate.release()
+        assert gate.in_flight == 0 and gate.queued == 0
+
+    asyncio.run(run())
