@@ -16,7 +16,13 @@ from regolo.server.hub.download import ResolvedModel, download, resolve
 from regolo.server.hub.failures import DownloadFailed
 from regolo.server.hub.inspect import inspect_model
 from regolo.server.hub.sources import parse_model_source
-from tests.support.hf_mirror import Canary, HubMirror, MirrorRepo, write_tiny_llama
+from tests.support.hf_mirror import (
+    Canary,
+    HubMirror,
+    MirrorRepo,
+    write_safetensors,
+    write_tiny_llama,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -99,21 +105,23 @@ def test_second_download_is_served_locally(
     assert sum(r.method == "GET" for r in hub.requests) == gets_before  # HEADs only
 
 
-def test_interrupted_transfer_resumes_with_range(
-    hub: HubMirror, tiny_repo: MirrorRepo, tmp_path: Path
-) -> None:
-    data = tiny_repo.files["model.safetensors"]
-    tiny_repo.cut_once.add("model.safetensors")
+def test_interrupted_transfer_resumes_with_range(hub: HubMirror, tmp_path: Path) -> None:
+    # huggingface_hub writes in DOWNLOAD_CHUNK_SIZE (10 MiB) pieces, so a resume is only
+    # visible for a file larger than one piece: 24 MB here, cut after 12 MB.
+    write_tiny_llama(tmp_path / "big")
+    write_safetensors(tmp_path / "big" / "model.safetensors", {"w": (3000, 4000)})
+    repo = hub.add_directory("acme/big", tmp_path / "big", sha=SHA)
+    data = repo.files["model.safetensors"]
+    repo.cut_once.add("model.safetensors")
     events: list[tuple[int, int, int, int]] = []
 
-    path = download(
-        resolve_url(hub, "acme/tiny-llama"), tmp_path / "store", lambda *e: events.append(e)
-    )
+    path = download(resolve_url(hub, "acme/big"), tmp_path / "store", lambda *e: events.append(e))
 
     assert (path / "model.safetensors").read_bytes() == data
     ranges = [r.range for r in hub.requests if r.path.endswith("model.safetensors") and r.range]
-    assert ranges == [f"bytes={len(data) // 2}-"]
+    assert ranges == [f"bytes={hf_constants.DOWNLOAD_CHUNK_SIZE}-"]
     assert events[-1][0] == events[-1][1]  # progress ends exactly at the total
+    assert [e[0] for e in events] == sorted(e[0] for e in events)
 
 
 def test_revision_in_url_is_honoured(hub: HubMirror, tmp_path: Path) -> None:
@@ -164,7 +172,7 @@ def test_xet_metadata_never_bypasses_the_guard(hub: HubMirror, tmp_path: Path) -
 # --- failures ----------------------------------------------------------------------------
 
 
-def _reason(call) -> str:  # noqa: ANN001 - test helper
+def _reason(call) -> str:
     with pytest.raises(DownloadFailed) as info:
         call()
     return info.value.reason_code
@@ -279,3 +287,34 @@ def _guarded_fetch(url: str, endpoint: str) -> None:
     http_guard.install(HostPolicy.for_endpoint(endpoint))
     with translated_errors("acme/x", has_token=False):
         get_session().get(url)
+
+
+def test_transformers_checkpoint_through_the_mirror(hub: HubMirror, tmp_path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=100,
+        max_position_embeddings=128,
+        tie_word_embeddings=False,
+    )
+    model = transformers.LlamaForCausalLM(config)
+    model.save_pretrained(tmp_path / "saved", safe_serialization=True)
+    expected_params = sum(t.numel() for t in model.state_dict().values())
+    hub.add_directory("acme/random-llama", tmp_path / "saved", sha=SHA)
+
+    resolved = resolve_url(hub, "https://huggingface.co/acme/random-llama")
+    facts = inspect_model(download(resolved, tmp_path / "store"))
+
+    assert facts.architecture == "LlamaForCausalLM" and facts.task == "text-generation"
+    assert facts.parameter_count == expected_params
+    assert facts.dtype == "float32"
+    assert (facts.context_length, facts.num_layers, facts.num_kv_heads, facts.head_dim) == (
+        128,
+        2,
+        2,
+        8,
+    )

@@ -204,6 +204,7 @@ class _MirrorHandler(BaseHTTPRequestHandler):
         if start is not None and 0 < start < len(data):
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
             data, status = data[start:], 206
+            headers["Content-Length"] = str(len(data))
         if send_body and status == 200 and name in repo.cut_once:
             repo.cut_once.discard(name)
             self._send_cut(data, headers)

@@ -37,13 +37,21 @@ def create_api(platform: Platform, *, run_loops: bool) -> FastAPI:
     return api
 
 
+FEATURE_ROUTERS = ("library", "instances", "metrics", "billing", "files", "batches", "autoscaling")
+
+
 def _optional_routers() -> list[Any]:
-    """Routers of parts that may be absent from a trimmed install."""
+    """Routers of the feature modules that exist (``regolo.server.api.<name>.router``)."""
+    import importlib
+
     found = []
-    for module_name in ("library", "instances"):
+    for name in FEATURE_ROUTERS:
+        module_name = f"regolo.server.api.{name}"
         try:
-            module = __import__(f"regolo.server.api.{module_name}", fromlist=["router"])
-        except ImportError:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not module_name.startswith(exc.name):
+                raise
             continue
         found.append(module.router)
     return found

@@ -35,6 +35,7 @@ class Platform:
     controller: Controller | None = None
     health: HealthChecker | None = None
     catalog: Any = None
+    downloader: Any = None
     _gateway_loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
@@ -49,6 +50,9 @@ class Platform:
         )
         platform.backend = backend if backend is not None else _make_backend(settings)
         platform.catalog = _load_catalog(settings)
+        from regolo.server.library.downloads import Downloader
+
+        platform.downloader = Downloader(db, settings, on_ready=platform.notify_desired_state_changed)
         platform.gateway = create_gateway(
             authenticator=platform.authenticator,
             endpoint_domain=settings.endpoint_domain,
@@ -72,6 +76,7 @@ class Platform:
         """
         self._gateway_loop = _running_loop()
         if self.settings.role in ("all", "controller"):
+            self.downloader.resume_all()
             self._start_controller()
         elif self.settings.role == "gateway":
             controller = Controller(on_change=self.publish_routing)
@@ -98,6 +103,8 @@ class Platform:
         controller.add("reconcile", reconciler.tick, self.settings.reconcile_interval_seconds)
         controller.add("health", self.health.tick, self.settings.health_interval_seconds)
         controller.add("routing", self._refresh_routing, self.settings.routing_refresh_seconds)
+        for name, step, interval_seconds in _feature_loops(self):
+            controller.add(name, step, interval_seconds)
         self.controller = controller
         self.publish_routing()
         controller.start()
@@ -130,8 +137,7 @@ class Platform:
     def _outstanding(self, replica_id: str) -> int:
         if self.gateway is None:
             return 0
-        outstanding = getattr(self.gateway.picker, "outstanding", None)
-        return int(outstanding(replica_id)) if outstanding else 0
+        return self.gateway.picker.outstanding.get(replica_id, 0)
 
     # ---- catalog and runtimes -----------------------------------------------------
 
@@ -166,6 +172,25 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+FEATURE_LOOP_MODULES = ("regolo.server.metrics.loops", "regolo.server.billing.loops", "regolo.server.batch.loops")
+
+
+def _feature_loops(platform: Platform) -> list[tuple[str, Any, float]]:
+    """Loops of the feature packages: each module's ``make_loops(platform)``."""
+    import importlib
+
+    loops: list[tuple[str, Any, float]] = []
+    for module_name in FEATURE_LOOP_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not module_name.startswith(exc.name):
+                raise
+            continue
+        loops.extend(module.make_loops(platform))
+    return loops
 
 
 def _make_backend(settings: Settings) -> Any:

@@ -7,15 +7,15 @@ import math
 from pathlib import Path
 
 import pytest
-
-from regolo.server.hub.inspect import NotAModel, inspect_model
-from regolo.server.hub.safetensors_meta import SafetensorsError, read_safetensors_header
 from tests.support.hf_mirror import (
     TINY_LLAMA_CONFIG,
     tiny_llama_shapes,
     write_safetensors,
     write_tiny_llama,
 )
+
+from regolo.server.hub.inspect import NotAModel, inspect_model
+from regolo.server.hub.safetensors_meta import SafetensorsError, read_safetensors_header
 
 
 def test_tiny_llama_facts(tmp_path: Path) -> None:
@@ -109,6 +109,10 @@ def test_not_a_model(tmp_path: Path) -> None:
         inspect_model(tmp_path)
     with pytest.raises(NotAModel):
         inspect_model(tmp_path / "missing")
+    (tmp_path / "model.safetensors").write_bytes(b"\xff" * 16)
+    with pytest.raises(NotAModel) as info:
+        inspect_model(tmp_path)
+    assert info.value.status_code == 400 and info.value.param == "url"
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def catalog() -> Catalog:
     return load_catalog()
 
 
-def fit_of(fits: list, instance_type: str):  # noqa: ANN201 - test helper
+def fit_of(fits: list, instance_type: str):
     return next(f for f in fits if f.instance_type == instance_type)
 
 

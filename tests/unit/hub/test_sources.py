@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.support.hf_mirror import Canary
 
 from regolo.server.errors import InvalidRequest
 from regolo.server.hub.sources import ModelSource, parse_model_source
-from tests.support.hf_mirror import Canary
 
 HUB = "https://huggingface.co"
 

@@ -23,7 +23,7 @@ from regolo.server.control.specs_builder import (
     resources_for,
 )
 from regolo.server.control.status import DeploymentFacts, endpoint_status
-from regolo.server.errors import RegoloError
+from regolo.server.errors import RegoloError, Unavailable
 from regolo.server.specs import ReplicaHandle, ReplicaState
 from regolo.server.store.database import Database
 from regolo.server.store.ids import new_id
@@ -133,6 +133,9 @@ class Reconciler:
     async def _start(self, deployment_id: str) -> None:
         try:
             spec = self._record_new_replica(deployment_id)
+        except Unavailable as exc:  # e.g. the model is still downloading
+            self._delay_deployment(deployment_id, exc.message, count_failure=False)
+            return
         except RegoloError as exc:
             self._delay_deployment(deployment_id, exc.message, count_failure=True)
             return
@@ -166,6 +169,8 @@ class Reconciler:
             assert endpoint is not None and version is not None
             model = session.get(Model, version.model_id)
             assert model is not None
+            if version.status != "ready":
+                raise Unavailable(f"model {model.name}:{version.version} is {version.status}")
             artifact = artifact_for(model, version)
             resources = resources_for(endpoint, self.deps.instance_lookup)
             runtime = self.deps.choose_runtime(artifact, resources, endpoint.runtime)

@@ -132,6 +132,9 @@ def download(
     source = resolved.source
     if source.kind == "local":
         assert source.local_path is not None
+        weights = resolved.weights_file
+        if source.local_path.is_dir() and weights:
+            return safe_join(source.local_path, weights, param="file")
         return source.local_path
     assert source.repo_id is not None and resolved.commit_sha is not None
     http_guard.install(HostPolicy.for_endpoint(resolved.hf_endpoint, cdn_hosts=resolved.cdn_hosts))
@@ -227,12 +230,19 @@ def _resolve_local(source: ModelSource, gguf_file: str | None) -> ResolvedModel:
         files = tuple(
             RepoFile(name=p.relative_to(root).as_posix(), size_bytes=p.stat().st_size)
             for p in sorted(root.rglob("*"))
-            if p.is_file() and is_safe_repo_file_name(p.relative_to(root).as_posix())
+            if _is_model_file(root, p)
         )
     choice = _choose(files, gguf_file)
     return ResolvedModel(
         source=source, format=choice.format, files=files, chosen=_pick(files, choice)
     )
+
+
+def _is_model_file(root: Path, path: Path) -> bool:
+    # A symlink may point anywhere; only files that really live under the root count.
+    name = path.relative_to(root).as_posix()
+    inside = path.resolve().is_relative_to(root.resolve())
+    return path.is_file() and inside and is_safe_repo_file_name(name)
 
 
 def _check_free_space(dest_dir: Path, resolved: ResolvedModel, targets: list[Path]) -> None:

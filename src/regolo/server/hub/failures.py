@@ -73,9 +73,10 @@ def translated_errors(repo_id: str, *, has_token: bool) -> Iterator[None]:
 
 def translate(exc: BaseException, repo_id: str, *, has_token: bool) -> DownloadFailed | None:
     """The ``DownloadFailed`` for ``exc``, or None when it is not a known failure."""
-    root = _root_cause(exc)
-    if isinstance(root, HostRefused):
-        return DownloadFailed("host_refused", str(root))
+    chain = _chain(exc)
+    refused = next((e for e in chain if isinstance(e, HostRefused)), None)
+    if refused is not None:
+        return DownloadFailed("host_refused", str(refused))
     if isinstance(exc, hf_errors.GatedRepoError):
         return DownloadFailed(
             "gated",
@@ -91,7 +92,7 @@ def translate(exc: BaseException, repo_id: str, *, has_token: bool) -> DownloadF
         return DownloadFailed("file_not_found", f"a file of {repo_id} is missing on the hub")
     if isinstance(exc, hf_errors.HfHubHTTPError):
         return _http_failure(exc, repo_id)
-    return _transport_failure(exc, root)
+    return _transport_failure(exc, chain)
 
 
 def _http_failure(exc: hf_errors.HfHubHTTPError, repo_id: str) -> DownloadFailed:
@@ -105,27 +106,29 @@ def _http_failure(exc: hf_errors.HfHubHTTPError, repo_id: str) -> DownloadFailed
     return DownloadFailed("upstream", f"the Hugging Face hub answered HTTP {status}")
 
 
-def _transport_failure(exc: BaseException, root: BaseException) -> DownloadFailed | None:
-    if isinstance(root, OSError) and root.errno in (errno.ENOSPC, errno.EDQUOT):
+def _transport_failure(exc: BaseException, chain: list[BaseException]) -> DownloadFailed | None:
+    if any(isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in chain):
         return DownloadFailed("disk_full", "not enough free disk space for the model files")
-    offline = isinstance(root, hf_errors.OfflineModeIsEnabled) or hf_constants.is_offline_mode()
+    offline = hf_constants.is_offline_mode() or any(
+        isinstance(e, hf_errors.OfflineModeIsEnabled) for e in chain
+    )
     if offline and isinstance(exc, (hf_errors.OfflineModeIsEnabled, FileNotFoundError)):
         return DownloadFailed(
             "offline", "HF_HUB_OFFLINE is set and the model files are not in the local cache"
         )
-    if isinstance(root, httpx2.TransportError) or isinstance(
-        exc, hf_errors.LocalEntryNotFoundError
-    ):
+    network = (httpx2.TransportError, hf_errors.LocalEntryNotFoundError)
+    if any(isinstance(e, network) for e in chain):
         return DownloadFailed("network", "the Hugging Face hub could not be reached")
     if isinstance(exc, hf_errors.FileMetadataError):
         return DownloadFailed("upstream", "the configured endpoint does not behave like a hub")
     return None
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    seen: set[int] = set()
-    current = exc
-    while current.__cause__ is not None and id(current) not in seen:
-        seen.add(id(current))
-        current = current.__cause__
-    return current
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes, outermost first (cycles cut)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not e for e in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from regolo.server.errors import InvalidRequest
 from regolo.server.hub import gguf, safetensors_meta
 from regolo.server.specs import ModelFormat, ModelTask
 
@@ -44,8 +45,11 @@ _GGUF_EMBEDDING_ARCHS = frozenset(
 )
 
 
-class NotAModel(ValueError):
-    """The path holds no safetensors or GGUF weights that can be inspected."""
+class NotAModel(InvalidRequest):
+    """The path holds no readable safetensors or GGUF weights (400, param "url")."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="url", code="not_a_model")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +71,17 @@ class ModelFacts:
 
 
 def inspect_model(path: Path) -> ModelFacts:
-    """Inspect a model directory (safetensors or one GGUF) or a ``.gguf`` file."""
+    """Inspect a model directory (safetensors or one GGUF) or a ``.gguf`` file.
+
+    Raises ``NotAModel`` (400) when there are no weights or their headers are corrupt.
+    """
+    try:
+        return _inspect(path)
+    except (gguf.GGUFError, safetensors_meta.SafetensorsError) as exc:
+        raise NotAModel(f"{path.name}: {exc}") from exc
+
+
+def _inspect(path: Path) -> ModelFacts:
     if path.is_file() and path.suffix.lower() == ".gguf":
         return _inspect_gguf(path, readme=None)
     if not path.is_dir():

@@ -18,7 +18,8 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Apply every migration; feature packages add their own branch off ``0001``."""
     with engine.connect() as connection:
         config = alembic_config(engine)
         config.attributes["connection"] = connection

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from alembic import context
 
-from regolo.server.store.tables import Base
+from regolo.server.store.schema import load_all_tables
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=load_all_tables().metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )
