@@ -13,6 +13,8 @@ import importlib.util
 import json
 import os
 import platform
+import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -134,13 +136,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runtimes", default="", help="comma-separated; default: all found")
     args = parser.parse_args()
+    # A SIGTERM (e.g. from `timeout`) unwinds through finally blocks, so replicas stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     gguf = demo_gguf_path()
     if gguf is None:
         raise SystemExit(f"demo model missing: {INSTALL_HINT}")
     results = []
     with tempfile.TemporaryDirectory() as home:
-        for name in _runtimes():
+        for name in args.runtimes.split(",") if args.runtimes else _runtimes():
             try:
                 results.append(await bench_runtime(name, gguf, Path(home), args))
             except Exception as error:  # one runtime failing must not hide the others

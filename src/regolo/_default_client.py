@@ -9,12 +9,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from regolo._batches import Batch, BatchResult
+from regolo._billing import Balance, CostEstimate, Invoice, TopUp, Usage
 from regolo._http import DEFAULT_TIMEOUT
 from regolo._keys import ALL_MODELS_SCOPE
+from regolo._metrics import EndpointHealth, EndpointMetrics, EndpointSlo
 from regolo.client import RegoloClient
 from regolo.types import (
     Canary,
@@ -203,3 +208,118 @@ def list_keys() -> list[Key]:
 def revoke_key(key_id: str) -> Key:
     """Revoke an API key.  Example: regolo.revoke_key("key_123")"""
     return default_client().revoke_key(key_id)
+
+
+def get_endpoint_metrics(endpoint_id: str, time_range: str = "24h") -> EndpointMetrics:
+    """An endpoint's metrics over ``15m``, ``1h``, ``24h``, ``7d`` or ``30d``.
+
+    Example:
+        metrics = regolo.get_endpoint_metrics(endpoint_id="sentiment-api", time_range="24h")
+        print(f"Requests: {metrics.request_count}, error rate: {metrics.error_rate:.2%}")
+    """
+    return default_client().get_endpoint_metrics(endpoint_id, time_range)
+
+
+def check_endpoint_health(endpoint_id: str) -> EndpointHealth:
+    """Replica readiness of an endpoint.
+
+    Example:
+        health = regolo.check_endpoint_health(endpoint_id="sentiment-api")
+        print(f"{health.status}: {health.ready_replicas} / {health.total_replicas}")
+    """
+    return default_client().check_endpoint_health(endpoint_id)
+
+
+def get_endpoint_slo(endpoint_id: str, time_range: str = "30d") -> EndpointSlo:
+    """An endpoint's SLOs over a window.  Example: regolo.get_endpoint_slo("sentiment-api").met"""
+    return default_client().get_endpoint_slo(endpoint_id, time_range)
+
+
+def estimate_cost(
+    model: str | None = None,
+    instance_type: str | None = None,
+    replicas: int = 1,
+    hours_per_month: int = 720,
+    **opts: Any,
+) -> CostEstimate:
+    """What a deployment would cost per hour and per month.
+
+    Example:
+        cost = regolo.estimate_cost(model="Llama-2-7B", instance_type="a100-40gb-x1")
+        print(cost.price_per_hour, cost.cost_per_month)  # 0.50 360.00
+    """
+    return default_client().estimate_cost(model, instance_type, replicas, hours_per_month, **opts)
+
+
+def get_balance() -> Balance:
+    """The account's prepaid credit.  Example: print(regolo.get_balance().balance)"""
+    return default_client().get_balance()
+
+
+def get_usage(month: str | None = None) -> Usage:
+    """Charged hours of a month.  Example: regolo.get_usage("2026-01").total_amount"""
+    return default_client().get_usage(month)
+
+
+def list_invoices() -> list[Invoice]:
+    """Invoices, the running month's preview first.  Example: regolo.list_invoices()[0].subtotal"""
+    return default_client().list_invoices()
+
+
+def get_invoice(invoice_id: str = "preview") -> Invoice:
+    """One invoice.  Example: regolo.get_invoice("preview").amount_due"""
+    return default_client().get_invoice(invoice_id)
+
+
+def download_invoice_pdf(invoice_id: str, path: str | Path) -> Path:
+    """Save an invoice as PDF.  Example: regolo.download_invoice_pdf(inv.id, "invoice.pdf")"""
+    return default_client().download_invoice_pdf(invoice_id, path)
+
+
+def topup(
+    amount: Decimal | str | int, account_id: str | None = None, note: str | None = None
+) -> TopUp:
+    """Add prepaid credit (superadmin key).  Example: regolo.topup("50.00", account_id="team-a")"""
+    return default_client().topup(amount, account_id, note)
+
+
+def submit_batch(
+    requests: Any,
+    endpoint_id: str | None = None,
+    *,
+    url: str = "/v1/chat/completions",
+    completion_window: str = "24h",
+    metadata: dict[str, str] | None = None,
+) -> Batch:
+    """Run a JSONL file (path, list of requests or uploaded file id) on an endpoint.
+
+    Example: regolo.submit_batch(requests="batch.jsonl", endpoint_id="sentiment-api")
+    """
+    return default_client().submit_batch(
+        requests, endpoint_id, url=url, completion_window=completion_window, metadata=metadata
+    )
+
+
+def get_batch(batch_id: str) -> Batch:
+    """A batch's status and counts.  Example: regolo.get_batch("batch_123").status"""
+    return default_client().get_batch(batch_id)
+
+
+def list_batches(limit: int = 20) -> list[Batch]:
+    """The newest batches first.  Example: [b.id for b in regolo.list_batches()]"""
+    return default_client().list_batches(limit)
+
+
+def get_batch_results(batch_id: str, *, errors: bool = True) -> list[BatchResult]:
+    """Every result line of a batch.  Example: regolo.get_batch_results("batch_123")[0].response"""
+    return default_client().get_batch_results(batch_id, errors=errors)
+
+
+def cancel_batch(batch_id: str) -> Batch:
+    """Stop a batch, keeping finished lines.  Example: regolo.cancel_batch("batch_123")"""
+    return default_client().cancel_batch(batch_id)
+
+
+def wait_for_batch(batch_id: str, timeout_seconds: float = 86400.0) -> Batch:
+    """Poll until the batch ends.  Example: regolo.wait_for_batch(batch.id).request_counts"""
+    return default_client().wait_for_batch(batch_id, timeout_seconds)

@@ -8,11 +8,14 @@ from typing import Any
 
 import httpx
 
+from regolo._batches import BatchesAPI
+from regolo._billing import BillingAPI
 from regolo._config import resolve_config
 from regolo._endpoints import EndpointsAPI
 from regolo._http import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, HTTPSession
 from regolo._keys import KeysAPI
 from regolo._library import LibraryAPI
+from regolo._metrics import MetricsAPI
 from regolo._sse import DONE
 from regolo._urls import endpoint_base, inference_base
 from regolo.errors import APIConnectionError, ServerError, error_from_event
@@ -21,7 +24,7 @@ from regolo.types import ChatCompletion, Completion, EmbeddingList
 Message = dict[str, Any]
 
 
-class RegoloClient(EndpointsAPI, KeysAPI, LibraryAPI):
+class RegoloClient(EndpointsAPI, KeysAPI, LibraryAPI, MetricsAPI, BillingAPI, BatchesAPI):
     """A client for one server (``base_url``) and, optionally, one endpoint (``endpoint_url``).
 
     ``api_key`` and ``base_url`` default to ``REGOLO_API_KEY`` and ``REGOLO_BASE_URL``.

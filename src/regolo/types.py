@@ -201,7 +201,7 @@ class Canary(RegoloObject):
     endpoint_id: str
     new_version: str
     stable_version: str | None = None
-    traffic_percentage: float
+    traffic_percentage: int | float  # as given: 5 prints "5", 2.5 prints "2.5"
     deployment_id: str | None = None
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+
+from regolo.server.runtimes.transformers import TransformersRuntime
+from regolo.server.specs import ModelArtifact, ReplicaSpec, Resources
 from tests.support.tiny_models import (
     CLASSIFIER_LABELS,
     EMBEDDING_HIDDEN_SIZE,
@@ -21,9 +24,6 @@ from tests.support.tiny_models import (
     make_tiny_classifier,
     make_tiny_embedding_model,
 )
-
-from regolo.server.runtimes.transformers import TransformersRuntime
-from regolo.server.specs import ModelArtifact, ReplicaSpec, Resources
 
 TOKEN = "replica-token"
 START_TIMEOUT_SECONDS = 90

@@ -216,3 +216,9 @@ def _show(endpoint: Endpoint, as_json: bool) -> None:
     ]
     if rows:
         print_table(["Version", "Traffic", "Ready", "Status", "Deployment"], rows)
+
+
+# `regolo endpoints metrics` and `regolo endpoints health` live in their own module.
+from regolo.cli import observe  # noqa: E402
+
+observe.register(app)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from regolo.cli import endpoints, keys, models
+from regolo.cli import batches, billing, endpoints, keys, models
 from regolo.cli._context import get_client
 from regolo.cli._output import print_json, print_table, reports_errors
 from regolo.cli.chat import chat
@@ -18,8 +18,10 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(keys.app, name="keys")
+app.add_typer(batches.app, name="batches")
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(billing.app, name="billing")
 app.command("chat")(chat)
 
 

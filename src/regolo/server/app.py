@@ -25,15 +25,16 @@ def create_api(platform: Platform, *, run_loops: bool) -> FastAPI:
         try:
             yield
         finally:
-            platform.close()
+            await platform.shutdown()
 
     api = FastAPI(title="Regolo Endpoints", version="0.1.0", lifespan=lifespan)
     api.state.platform = platform
     install_error_handlers(api)
-    for router in ROUTERS:
-        api.include_router(router)
-    for router in _optional_routers():
-        api.include_router(router)
+    if platform.settings.role in ("all", "api"):
+        for router in (*ROUTERS, *_optional_routers()):
+            api.include_router(router)
+    else:  # gateway and controller processes answer only their health routes here
+        api.include_router(health.router)
     return api
 
 
@@ -63,7 +64,8 @@ class PlatformApp:
     def __init__(self, platform: Platform, api: FastAPI) -> None:
         self.platform = platform
         self.api = api
-        self.gateway = platform.gateway
+        # The gateway runs in the ``all`` and ``gateway`` roles only.
+        self.gateway = platform.gateway if platform.settings.role in ("all", "gateway") else None
         self._api_stack = ApiMiddleware(
             api,
             authenticator=platform.authenticator,

@@ -64,6 +64,18 @@ def parse_key(raw: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
+_KEY_IN_TEXT = re.compile(r"(rg_[a-z0-9]{16}_)[A-Za-z0-9_-]{32}")
+
+
+def redact_keys(text: str) -> str:
+    """``text`` with the secret part of anything shaped like a key masked (S3).
+
+    Error messages quote the caller's input; a key pasted into the wrong field must not
+    come back in a response body that proxies and clients log.
+    """
+    return _KEY_IN_TEXT.sub(r"\1***", text)
+
+
 def validate_scopes(scopes: Iterable[str]) -> list[str]:
     cleaned = sorted(set(scopes))
     if not cleaned:
@@ -106,10 +118,18 @@ class KeyAuthenticator:
     and at once in this one (``forget``). Expiry is checked on every call.
     """
 
-    def __init__(self, db: Database, *, cache_seconds: float, clock: Clock = _utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        cache_seconds: float,
+        clock: Clock = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
         self._cache_seconds = cache_seconds
         self._clock = clock
+        self._monotonic = monotonic  # cache ages; injectable so tests move time (S4)
         self._cache: dict[str, tuple[Principal, datetime | None, float]] = {}
         self._lock = threading.Lock()
 
@@ -117,7 +137,7 @@ class KeyAuthenticator:
         parsed = parse_key(bearer)
         if parsed is None:
             return None
-        now = time.monotonic()
+        now = self._monotonic()
         cached = self._cache.get(bearer)
         if cached and now - cached[2] < self._cache_seconds:
             principal, expires_at = cached[0], cached[1]

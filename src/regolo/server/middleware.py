@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from regolo.server.asgi import Message, Scope, bearer_token, header, request_id_for, send_error
-from regolo.server.errors import PayloadTooLarge, Unauthenticated, UnsupportedMediaType
+from regolo.server.errors import PayloadTooLarge, RegoloError, Unauthenticated, UnsupportedMediaType
 from regolo.server.keys import KeyAuthenticator
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
@@ -42,7 +42,11 @@ class ApiMiddleware:
         path = scope["path"]
         if path not in PUBLIC_PATHS and not path.startswith(self.public_prefixes):
             token = bearer_token(scope)
-            principal = self.authenticator.authenticate(token) if token else None
+            try:
+                principal = self.authenticator.authenticate(token) if token else None
+            except RegoloError as error:  # the store is down: 503, never a bare 500
+                await send_error(send, error, request_id)
+                return
             if principal is None:
                 await send_error(send, Unauthenticated(), request_id)
                 return

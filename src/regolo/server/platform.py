@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from regolo.server.control.health import HealthChecker
+from regolo.server.control.leader import LeaderLease
 from regolo.server.control.loops import Controller
 from regolo.server.control.reconciler import Reconciler, ReconcilerDeps
 from regolo.server.control.routing import build_routing_table
@@ -18,6 +19,7 @@ from regolo.server.keys import KeyAuthenticator
 from regolo.server.runtimes.registry import choose_runtime, get_runtime
 from regolo.server.settings import Settings
 from regolo.server.specs import ModelArtifact, Resources
+from regolo.server.store.changes import ChangeFeed
 from regolo.server.store.database import Database
 from regolo.server.store.migrate import upgrade
 
@@ -36,6 +38,9 @@ class Platform:
     health: HealthChecker | None = None
     catalog: Any = None
     downloader: Any = None
+    reconciler: Reconciler | None = None
+    leader: LeaderLease | None = None
+    changes: ChangeFeed | None = None
     _gateway_loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
@@ -48,6 +53,7 @@ class Platform:
             db=db,
             authenticator=KeyAuthenticator(db, cache_seconds=settings.key_cache_seconds),
         )
+        platform.changes = ChangeFeed(db)
         platform.backend = backend if backend is not None else _make_backend(settings)
         platform.catalog = _load_catalog(settings)
         from regolo.server.library.downloads import Downloader
@@ -75,6 +81,8 @@ class Platform:
         requests refreshes its routing table from the store.
         """
         self._gateway_loop = _running_loop()
+        if self.changes is not None and self.settings.role in ("all", "gateway"):
+            self.changes.listen(self.publish_routing)
         if self.settings.role in ("all", "controller"):
             self.downloader.resume_all()
             self._start_controller()
@@ -86,7 +94,7 @@ class Platform:
             controller.start()
 
     def _start_controller(self) -> None:
-        reconciler = Reconciler(
+        self.reconciler = reconciler = Reconciler(
             ReconcilerDeps(
                 db=self.db,
                 backend=self.backend,
@@ -97,19 +105,30 @@ class Platform:
             )
         )
         self.health = HealthChecker(
-            self.db, self.backend, start_timeout_seconds=self.settings.replica_start_timeout_seconds
+            self.db,
+            self.backend,
+            start_timeout_seconds=self.settings.replica_start_timeout_seconds,
+            probe_timeout_seconds=self.settings.health_probe_timeout_seconds,
         )
-        controller = Controller(on_change=self.publish_routing, on_start=reconciler.adopt_existing)
-        controller.add("reconcile", reconciler.tick, self.settings.reconcile_interval_seconds)
-        controller.add("health", self.health.tick, self.settings.health_interval_seconds)
+        self.leader = lease = LeaderLease(
+            self.db,
+            ttl_seconds=self.settings.leader_lease_seconds,
+            on_elected=reconciler.adopt_existing,
+        )
+        controller = Controller(on_change=self._routing_changed)
+        controller.add("leader", lease.step, self.settings.leader_lease_seconds / 3)
+        controller.add("reconcile", lease.guard(reconciler.tick), self.settings.reconcile_interval_seconds)
+        controller.add("health", lease.guard(self.health.tick), self.settings.health_interval_seconds)
         controller.add("routing", self._refresh_routing, self.settings.routing_refresh_seconds)
         for name, step, interval_seconds in _feature_loops(self):
-            controller.add(name, step, interval_seconds)
+            controller.add(name, lease.guard(step), interval_seconds)
         self.controller = controller
         self.publish_routing()
         controller.start()
 
     def stop_loops(self) -> None:
+        if self.changes is not None:
+            self.changes.stop()
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
@@ -118,6 +137,8 @@ class Platform:
         if self.controller is not None:
             self.controller.poke()
         self.publish_routing()
+        if self.changes is not None:
+            self.changes.announce()
 
     def publish_routing(self) -> None:
         """Rebuild the routing table from the store and hand it to the gateway."""
@@ -129,6 +150,11 @@ class Platform:
             loop.call_soon_threadsafe(self.gateway.set_table, table)
         else:
             self.gateway.set_table(table)
+
+    def _routing_changed(self) -> None:
+        self.publish_routing()
+        if self.changes is not None:
+            self.changes.announce()
 
     async def _refresh_routing(self) -> bool:
         self.publish_routing()
@@ -142,11 +168,13 @@ class Platform:
     # ---- catalog and runtimes -----------------------------------------------------
 
     def instance_lookup(self, instance_type: str) -> tuple[int, str | None]:
-        if self.catalog is not None:
+        from regolo.server.errors import NotFound
+
+        try:
             instance = self.catalog.get(instance_type)
-            if instance is not None:
-                return instance.gpu_count, instance.accelerator
-        return 0, "cpu"
+        except NotFound:
+            return 0, "cpu"
+        return instance.gpu_count, instance.accelerator
 
     def runtime_for(self, artifact: ModelArtifact, resources: Resources, requested: str | None) -> str:
         if requested:
@@ -156,11 +184,21 @@ class Platform:
 
     def check_instance(self, instance_type: str | None, model: str, version: str, account_id: str) -> None:
         """Hook for sizing checks at create time (instance exists and fits the model)."""
-        if instance_type is None or self.catalog is None:
+        if instance_type is None:
             return
         from regolo.server.library.instances import check_instance_fits
 
         check_instance_fits(self, instance_type, model, version, account_id)
+
+    async def shutdown(self) -> None:
+        """Graceful stop: loops first, then (by default) this platform's replicas."""
+        self.stop_loops()
+        leading = self.leader is not None and self.leader.is_leader
+        if leading and self.reconciler is not None and self.settings.stop_replicas_on_exit:
+            await self.reconciler.stop_all("the platform was shut down")
+        if self.leader is not None:
+            self.leader.release()
+        self.db.dispose()
 
     def close(self) -> None:
         self.stop_loops()
@@ -208,8 +246,6 @@ def _make_backend(settings: Settings) -> Any:
 
 
 def _load_catalog(settings: Settings) -> Any:
-    try:
-        from regolo.server.billing.catalog import load_catalog
-    except ImportError:
-        return None
+    from regolo.server.billing.catalog import load_catalog
+
     return load_catalog(settings.price_book_path)

@@ -11,6 +11,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Role = Literal["all", "api", "gateway", "controller"]
 
 
+def _default_cdn_hosts() -> list[str]:
+    from regolo.server.hub.safety import DEFAULT_CDN_HOSTS
+
+    return list(DEFAULT_CDN_HOSTS)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REGOLO_", extra="ignore")
 
@@ -28,9 +34,8 @@ class Settings(BaseSettings):
     allowed_local_roots: list[Path] = Field(default_factory=list)
     hf_endpoint: str = Field(default="https://huggingface.co", validation_alias="HF_ENDPOINT")
     hf_token: str | None = Field(default=None, validation_alias="HF_TOKEN")
-    hf_allowed_redirect_hosts: list[str] = Field(
-        default_factory=lambda: ["cdn-lfs.huggingface.co", "cdn-lfs.hf.co", "cas-bridge.xethub.hf.co"]
-    )
+    # Hosts the hub may redirect file downloads to (its CDNs); nothing else is contacted.
+    hf_allowed_redirect_hosts: list[str] = Field(default_factory=_default_cdn_hosts)
     price_book_path: Path | None = None
 
     max_body_bytes: int = 4 * 1024 * 1024
@@ -40,9 +45,14 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = 1.0
     health_interval_seconds: float = 2.0
     routing_refresh_seconds: float = 5.0
+    leader_lease_seconds: float = 10.0
     replica_start_timeout_seconds: float = 120.0
+    health_probe_timeout_seconds: float = 15.0
     replica_max_start_attempts: int = 3
     demo: bool = True
+    # A graceful stop of `regolo serve` stops its replicas; after a crash (kill -9) they
+    # keep running and the next start re-adopts them.
+    stop_replicas_on_exit: bool = True
 
     @field_validator("home")
     @classmethod

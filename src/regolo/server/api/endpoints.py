@@ -125,7 +125,7 @@ class CanaryOut(BaseModel):
     deployment_id: str
     new_version: str
     stable_version: str | None
-    traffic_percentage: float
+    traffic_percentage: int | float  # 5 stays 5, so f"{canary.traffic_percentage}%" reads "5%"
 
 
 def endpoint_out(session: Session, endpoint: Endpoint, request: Request) -> dict[str, Any]:
@@ -285,10 +285,14 @@ def canary(
             deployment_id=deployment.id,
             new_version=body.new_version,
             stable_version=endpoint.stable_version,
-            traffic_percentage=body.traffic_percentage,
+            traffic_percentage=_as_given(body.traffic_percentage),
         ).model_dump(mode="json")
     _changed(request)
     return out
+
+
+def _as_given(number: float) -> int | float:
+    return int(number) if number.is_integer() else number
 
 
 def _endpoint_action(request: Request, caller: Principal, endpoint_id: str, action: Any) -> dict[str, Any]:

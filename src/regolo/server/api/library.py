@@ -124,7 +124,13 @@ def add_model(body: ModelAdd, request: Request, caller: Principal = Depends(admi
                 bytes_total=facts.size_bytes, trust_remote_code=body.trust_remote_code,
             )
             return version_out(find_model(session, caller.account_id, name), row)
-    resolved = resolve(source, token=settings.hf_token, hf_endpoint=settings.hf_endpoint, gguf_file=body.gguf_file)
+    resolved = resolve(
+        source,
+        token=settings.hf_token,
+        hf_endpoint=settings.hf_endpoint,
+        gguf_file=body.gguf_file,
+        cdn_hosts=settings.hf_allowed_redirect_hosts,
+    )
     dest = safe_join(settings.models_dir, caller.account_id, name, version)
     with services.db.write() as session:
         row = service.new_version(

@@ -48,6 +48,16 @@ class ProbeResult:
     detail: str | None = None
 
 
+@dataclass(frozen=True)
+class ProbeSample:
+    target: ProbeTarget
+    result: ProbeResult
+    observed: ObservedReplica | None
+
+
+ProbeObserver = Callable[[datetime, list[ProbeSample]], None]
+
+
 class HealthChecker:
     def __init__(
         self,
@@ -55,14 +65,17 @@ class HealthChecker:
         backend: object,
         *,
         start_timeout_seconds: float,
+        probe_timeout_seconds: float = PROBE_TIMEOUT_SECONDS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.db = db
         self.backend = backend
         self.start_timeout = timedelta(seconds=start_timeout_seconds)
         self.clock = clock
-        self._client = httpx.AsyncClient(timeout=PROBE_TIMEOUT_SECONDS)
+        self._client = httpx.AsyncClient(timeout=probe_timeout_seconds)
         self.last_check: datetime | None = None
+        # Called after every tick with what each probe saw (metrics: availability, cpu).
+        self.observers: list[ProbeObserver] = []
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -71,6 +84,7 @@ class HealthChecker:
         """Probe every live replica once; returns whether any replica changed state."""
         targets = self._targets()
         if not targets:
+            self._notify_observers([])
             return False
         observed = await self.backend.observe(  # type: ignore[attr-defined]
             [self._handle(t.replica_id) for t in targets]
@@ -78,10 +92,27 @@ class HealthChecker:
         alive = {o.handle.replica_id: o for o in observed}
         results = await asyncio.gather(*(self._probe(t, alive.get(t.replica_id)) for t in targets))
         self.last_check = self.clock()
-        return any(
+        # A list, not any(generator): every replica's probe must be recorded, not only
+        # those before the first one that changed state.
+        changed = [
             self._record(t, r, alive.get(t.replica_id))
             for t, r in zip(targets, results, strict=True)
+        ]
+        self._notify_observers(
+            [
+                ProbeSample(t, r, alive.get(t.replica_id))
+                for t, r in zip(targets, results, strict=True)
+            ]
         )
+        return any(changed)
+
+    def _notify_observers(self, samples: list[ProbeSample]) -> None:
+        at = self.clock()
+        for observer in self.observers:
+            try:
+                observer(at, samples)
+            except Exception:  # an observer must never stop health checking
+                log.exception("health observer failed")
 
     def _targets(self) -> list[ProbeTarget]:
         with self.db.read() as session:

@@ -82,6 +82,19 @@ class Reconciler:
             else:
                 log.info("re-adopted replica %s at %s", replica.id, replica.address)
 
+    async def stop_all(self, reason: str) -> None:
+        """Stop every replica this platform runs (graceful shutdown of ``regolo serve``)."""
+        with self.db.read() as session:
+            rows = session.scalars(select(Replica).where(Replica.stopped_at.is_(None))).all()
+        for replica in rows:
+            if replica.address:
+                try:
+                    await self.backend.stop(handle_of(replica), drain_seconds=5.0)  # type: ignore[attr-defined]
+                except Exception:
+                    log.exception("stopping replica %s at shutdown failed", replica.id)
+                    continue
+            self._finish(replica.id, ReplicaState.STOPPED, reason)
+
     async def tick(self) -> bool:
         """One pass; returns whether anything changed."""
         now = self.deps.clock()

@@ -64,7 +64,12 @@ class Downloader:
                 revision=version.commit_sha or version.revision,
             )
             try:
-                resolved = resolve(source, token=self.settings.hf_token, hf_endpoint=self.settings.hf_endpoint)
+                resolved = resolve(
+                    source,
+                    token=self.settings.hf_token,
+                    hf_endpoint=self.settings.hf_endpoint,
+                    cdn_hosts=self.settings.hf_allowed_redirect_hosts,
+                )
             except RegoloError as exc:
                 self._fail(version.id, exc.message)
                 continue

@@ -197,3 +197,12 @@ class Replica(Base):
     last_probe_at: Mapped[datetime | None] = mapped_column(default=None)
     drain_started_at: Mapped[datetime | None] = mapped_column(default=None)
     stopped_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Lease(Base):
+    """A named lease (controller leadership): held by one process until it expires."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column()

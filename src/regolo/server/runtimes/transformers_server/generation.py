@@ -23,6 +23,7 @@ from regolo.server.runtimes.transformers_server.events import (
     EventSink,
     Failed,
     Finished,
+    FinishReason,
     TextDelta,
 )
 from regolo.server.runtimes.transformers_server.loading import LoadedModel
@@ -266,7 +267,7 @@ def _finish(row: _Row) -> None:
     rest = row.text.flush()
     if rest:
         row.request.sink.push(TextDelta(rest))
-    reason = "length" if row.finish_reason == "length" else "stop"
+    reason: FinishReason = "length" if row.finish_reason == "length" else "stop"
     row.request.sink.push(Finished(reason, len(row.request.prompt_ids), row.generated))
 
 

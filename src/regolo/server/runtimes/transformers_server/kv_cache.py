@@ -15,7 +15,7 @@ from transformers.cache_utils import DynamicLayer
 
 def is_reshapable(cache: Any) -> bool:
     """Only plain dynamic layers can be sliced and padded; sliding-window ones cannot."""
-    layers = getattr(cache, "layers", None)
+    layers = getattr(cache, "layers", None) or []
     return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
 
 

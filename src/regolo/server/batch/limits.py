@@ -1,0 +1,33 @@
+"""The batch API's limits and runner knobs, with the regolo docs' defaults.
+
+``Settings`` may carry overrides as ``batch_<field>`` (for example
+``batch_max_lines``); anything it lacks keeps the default here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchLimits:
+    max_lines: int = 10_000
+    max_file_bytes: int = 500 * 1024 * 1024
+    max_line_bytes: int = 4 * 1024 * 1024
+    max_validation_errors: int = 100  # reported per failed batch
+    max_running_per_account: int = 10  # batches past validation at once
+    max_inflight_per_batch: int = 32
+    slots_per_replica: int = 4  # what a replica serves at once (llama.cpp --parallel)
+    lease_seconds: float = 600.0  # a claimed line returns to the queue after this
+    max_attempts: int = 3  # tries per line when the replica is unreachable or 5xx
+    idle_backoff_seconds: float = 0.05  # wait while online traffic holds every slot
+
+
+def limits_from(settings: Any) -> BatchLimits:
+    overrides = {
+        f.name: getattr(settings, f"batch_{f.name}")
+        for f in fields(BatchLimits)
+        if getattr(settings, f"batch_{f.name}", None) is not None
+    }
+    return replace(BatchLimits(), **overrides)

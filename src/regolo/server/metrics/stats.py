@@ -1,0 +1,94 @@
+"""``BucketStats``: what one time bucket knows, and how usage records and probes add to it.
+
+Every field is a sum or a count, so buckets add up exactly: a 1 min bucket is the sum
+of its 10 s buckets, a window is the sum of its buckets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from regolo.server.metrics.percentiles import add_histograms, bucket_index, empty_histogram
+from regolo.server.specs import UsageRecord
+
+CLIENT_CLOSED = 499
+
+
+def is_error(status_code: int, complete: bool) -> bool:
+    """5xx answers (504 timeouts included) and streams cut by the server count as errors.
+
+    4xx are the caller's mistakes and a client that went away (499) is not the
+    endpoint's fault, so neither counts against it.
+    """
+    if status_code >= 500 or status_code == 0:
+        return True
+    return status_code < 400 and not complete
+
+
+@dataclass
+class BucketStats:
+    request_count: int = 0
+    error_count: int = 0
+    cache_hits: int = 0
+    latency_sum_ms: float = 0.0
+    latency_buckets: list[int] = field(default_factory=empty_histogram)
+    ttft_count: int = 0
+    ttft_sum_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    token_latency_sum_ms: float = 0.0  # latency of the requests that produced tokens
+    probe_total: int = 0  # health ticks while the deployment was meant to be up
+    probe_ok: int = 0  # ... in which at least one of its replicas answered a probe
+    cpu_samples: int = 0
+    cpu_ratio_sum: float = 0.0  # sum of cores used / cores requested, per replica sample
+    memory_samples: int = 0
+    memory_bytes_sum: float = 0.0
+    memory_ratio_samples: int = 0
+    memory_ratio_sum: float = 0.0  # sum of bytes used / bytes requested
+
+    def add(self, other: BucketStats) -> None:
+        for item in fields(self):
+            mine, theirs = getattr(self, item.name), getattr(other, item.name)
+            if isinstance(mine, list):
+                setattr(self, item.name, add_histograms(mine, theirs))
+            else:
+                setattr(self, item.name, mine + theirs)
+
+    def add_request(self, usage: UsageRecord) -> None:
+        self.request_count += 1
+        self.error_count += is_error(usage.status_code, usage.complete)
+        self.cache_hits += usage.cache_hit
+        self.latency_sum_ms += usage.latency_ms
+        self.latency_buckets[bucket_index(usage.latency_ms)] += 1
+        if usage.time_to_first_token_ms is not None:
+            self.ttft_count += 1
+            self.ttft_sum_ms += usage.time_to_first_token_ms
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        if usage.completion_tokens:
+            self.token_latency_sum_ms += usage.latency_ms
+
+    def add_probe_tick(self, up: bool) -> None:
+        self.probe_total += 1
+        self.probe_ok += up
+
+    def add_resources(
+        self,
+        cpu_cores_used: float | None,
+        cpu_request_cores: float,
+        memory_bytes: int | None,
+        memory_request_bytes: int | None,
+    ) -> None:
+        if cpu_cores_used is not None and cpu_request_cores > 0:
+            self.cpu_samples += 1
+            self.cpu_ratio_sum += cpu_cores_used / cpu_request_cores
+        if memory_bytes is not None:
+            self.memory_samples += 1
+            self.memory_bytes_sum += memory_bytes
+            if memory_request_bytes:
+                self.memory_ratio_samples += 1
+                self.memory_ratio_sum += memory_bytes / memory_request_bytes
+
+
+def stat_names() -> tuple[str, ...]:
+    return tuple(item.name for item in fields(BucketStats))

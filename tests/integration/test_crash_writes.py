@@ -1,0 +1,199 @@
+"""R12: kill -9 the server during API writes, again and again; nothing acknowledged is lost.
+
+The server runs as ``regolo serve`` would (``serve(home=..., port=..., demo=False)``) in
+a subprocess on SQLite under a temporary home. Writer threads create keys with
+``Idempotency-Key`` headers while the process is SIGKILLed at random moments. After
+each restart every acknowledged key exists, complete, and retrying any request with its
+Idempotency-Key returns the original object instead of making a second one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from regolo.server.store.database import Database
+from regolo.server.store.tables import ApiKey, IdempotencyRecord
+from tests.support.live import free_port
+
+ROUNDS = 20
+WRITERS = 3
+pytestmark = pytest.mark.timeout(420)
+
+SERVE = "from regolo.server.main import serve; import sys; serve(home=sys.argv[1], port=int(sys.argv[2]), demo=False)"
+
+
+@dataclass
+class Ledger:
+    """What the clients saw: acknowledged creates and ones whose outcome is unknown."""
+
+    acknowledged: dict[str, dict[str, object]] = field(default_factory=dict)  # idem key -> body
+    unknown: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)  # answers other than 201 (a 500, say)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Server:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "REGOLO_BACKEND": "fake", "REGOLO_LOG_LEVEL": "warning", "REGOLO_DEMO": "false"}
+        env.pop("REGOLO_DATABASE_URL", None)
+        log = (self.home.parent / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(self.home), str(self.port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, (self.home.parent / "server.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("the server did not come up")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def admin_key(self) -> str:
+        return (self.home / "admin-key").read_text().strip()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    home = tmp_path / "home"
+    running = Server(home)
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+def _writer(server: Server, ledger: Ledger, writer: int, round_no: int, stop: threading.Event) -> None:
+    headers = {"Authorization": f"Bearer {server.admin_key()}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
+        n = 0
+        while not stop.is_set():
+            idem = f"r{round_no}-w{writer}-{n}"
+            n += 1
+            with ledger.lock:
+                ledger.unknown.add(idem)
+            try:
+                response = client.post(
+                    "/v1/keys", json={"name": idem, "scopes": ["inference:*"]}, headers={"Idempotency-Key": idem}
+                )
+            except httpx.HTTPError:
+                return  # the server died under us: the outcome stays unknown
+            if response.status_code != 201:
+                with ledger.lock:
+                    ledger.errors.append(f"{idem}: {response.status_code} {response.text[:200]}")
+                return
+            with ledger.lock:
+                ledger.unknown.discard(idem)
+                ledger.acknowledged[idem] = response.json()
+
+
+def _one_round(server: Server, ledger: Ledger, round_no: int, rng: random.Random) -> None:
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=_writer, args=(server, ledger, w, round_no, stop), daemon=True)
+        for w in range(WRITERS)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(rng.uniform(0.05, 0.8))
+    server.kill()
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+
+
+def _check_after_restart(server: Server, ledger: Ledger) -> None:
+    headers = {"Authorization": f"Bearer {server.admin_key()}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as client:
+        for idem, original in ledger.acknowledged.items():
+            got = client.get(f"/v1/keys/{original['id']}")
+            assert got.status_code == 200, f"acknowledged key {idem} lost"
+            assert got.json()["name"] == idem
+        # Resolve the unknown ones by retrying: afterwards each is a known, single object.
+        for idem in sorted(ledger.unknown):
+            retry = client.post(
+                "/v1/keys", json={"name": idem, "scopes": ["inference:*"]}, headers={"Idempotency-Key": idem}
+            )
+            assert retry.status_code == 201, retry.text
+            ledger.acknowledged[idem] = {**retry.json(), "key": None}
+        ledger.unknown.clear()
+        # Replays of acknowledged creates return the original, never a second key.
+        sample = random.Random(len(ledger.acknowledged)).sample(
+            sorted(ledger.acknowledged), min(15, len(ledger.acknowledged))
+        )
+        for idem in sample:
+            replay = client.post(
+                "/v1/keys", json={"name": idem, "scopes": ["inference:*"]}, headers={"Idempotency-Key": idem}
+            )
+            assert replay.status_code == 201
+            assert replay.json()["id"] == ledger.acknowledged[idem]["id"]
+            assert replay.json()["key"] is None  # the secret is never stored, so never replayed
+
+
+def _check_store(home: Path, ledger: Ledger) -> None:
+    database = Database(f"sqlite:///{home / 'regolo.db'}")
+    try:
+        with database.read() as session:
+            keys = session.scalars(select(ApiKey)).all()
+            records = session.scalars(select(IdempotencyRecord)).all()
+    finally:
+        database.dispose()
+    by_name: dict[str, list[ApiKey]] = {}
+    for key in keys:
+        by_name.setdefault(key.name, []).append(key)
+        # No partial objects: every row is whole.
+        assert key.prefix == f"rg_{key.id}" and len(key.secret_hash) == 64 and key.scopes
+    duplicates = {name: len(rows) for name, rows in by_name.items() if len(rows) > 1}
+    assert not duplicates, f"created twice: {duplicates}"
+    record_keys = {r.key for r in records}
+    for idem, original in ledger.acknowledged.items():
+        assert idem in record_keys and by_name[idem][0].id == original["id"]
+    # Every idempotency record points at a key that exists, and vice versa.
+    assert {name for name in by_name if name != "admin"} == record_keys
+
+
+def test_kill_minus_nine_during_key_writes_loses_nothing(server: Server) -> None:
+    rng = random.Random(int(os.environ.get("REGOLO_TEST_SEED", "12")))
+    ledger = Ledger()
+    server.start()
+    for round_no in range(ROUNDS):
+        _one_round(server, ledger, round_no, rng)
+        server.start()
+        _check_after_restart(server, ledger)
+    server.kill()
+    assert not ledger.errors, ledger.errors[:5]
+    assert len(ledger.acknowledged) >= ROUNDS  # the loop really wrote something
+    _check_store(server.home, ledger)
