@@ -124,8 +124,9 @@ class ModelVersion(RegoloObject):
     revision: str | None = None
     status: str = "downloading"  # downloading | ready | failed
     status_reason: str | None = None
+    commit_sha: str | None = None
     progress: DownloadProgress = Field(default_factory=DownloadProgress)
-    facts: ModelFacts = Field(default_factory=ModelFacts)
+    facts: ModelFacts | None = None  # known once the files are inspected
     created_at: datetime | None = None
 
 

@@ -119,9 +119,12 @@ def test_r9_rollouts_and_scaling_under_load_fail_no_request(
 ) -> None:
     server, backend = served
     with server.client() as http:
-        assert http.post(
-            "/v1/endpoints", json={"name": "sentiment-api", "model": SEED_MODEL, "replicas": 2}
-        ).status_code == 201
+        assert (
+            http.post(
+                "/v1/endpoints", json={"name": "sentiment-api", "model": SEED_MODEL, "replicas": 2}
+            ).status_code
+            == 201
+        )
         server.wait_ready("sentiment-api", timeout=60)
         stable_id = _deployment(http, "sentiment-api", "1.0")["id"]  # type: ignore[index]
         with Load(server, "sentiment-api") as load:

@@ -20,7 +20,9 @@ def add_external_endpoint(http: httpx.Client, name: str, replica_url: str) -> No
         "/v1/library/models", json={"url": str(gguf), "name": model, "version": "1.0"}
     )
     assert response.status_code in (200, 201), response.text
-    wait_for(lambda: http.get(f"/v1/library/models/{model}/versions/1.0").json().get("status") == "ready")
+    wait_for(
+        lambda: http.get(f"/v1/library/models/{model}/versions/1.0").json().get("status") == "ready"
+    )
     body = {"name": name, "model": model, "runtime": "external", "external_url": replica_url}
     response = http.post("/v1/endpoints", json=body)
     assert response.status_code in (200, 201), response.text
@@ -39,4 +41,9 @@ def jsonl(lines: list[dict[str, Any]]) -> bytes:
 
 def chat_line(custom_id: str, model: str = "demo", **body: Any) -> dict[str, Any]:
     payload = {"model": model, "messages": [{"role": "user", "content": custom_id}], **body}
-    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": payload}
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": payload,
+    }

@@ -4,7 +4,6 @@ limit of running batches per account, against a live platform with fake replicas
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +24,9 @@ def replica() -> Iterator[FakeOpenAIServer]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, replica: FakeOpenAIServer) -> Iterator[LiveServer]:
+def live(
+    tmp_path_factory: pytest.TempPathFactory, replica: FakeOpenAIServer
+) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("batch-home")
     with live_server(home, demo=False) as server:
         with server.client() as http:
@@ -44,9 +45,7 @@ def mint(live: LiveServer, scopes: list[str]) -> str:
 
 
 def upload(http: httpx.Client, data: bytes) -> str:
-    response = http.post(
-        "/v1/files", files={"file": ("in.jsonl", data)}, data={"purpose": "batch"}
-    )
+    response = http.post("/v1/files", files={"file": ("in.jsonl", data)}, data={"purpose": "batch"})
     assert response.status_code == 200, response.text
     return str(response.json()["id"])
 
@@ -86,7 +85,9 @@ def test_a_key_for_one_endpoint_cannot_see_another_endpoints_batch(live: LiveSer
         assert beta["id"] not in [b["id"] for b in only_a.get("/v1/batches").json()["data"]]
         # it may not start a batch on beta either, even with its own file
         file_id = upload(only_a, jsonl([chat_line("x", "beta")]))
-        response = only_a.post("/v1/batches", json={"input_file_id": file_id, "endpoint_id": "beta"})
+        response = only_a.post(
+            "/v1/batches", json={"input_file_id": file_id, "endpoint_id": "beta"}
+        )
         assert response.status_code == 404
         # but its own batch on alpha works, and the admin sees it too
         alpha = submit(only_a, [chat_line("a1", "alpha")], endpoint_id="alpha")
@@ -141,7 +142,12 @@ def test_cancel_a_running_batch_keeps_finished_lines(
     try:
         with live.client() as http:
             batch = submit(http, [chat_line(f"r{i}", "alpha") for i in range(40)])
-            wait_for(lambda: http.get(f"/v1/batches/{batch['id']}").json()["request_counts"]["completed"] >= 2)
+            wait_for(
+                lambda: (
+                    http.get(f"/v1/batches/{batch['id']}").json()["request_counts"]["completed"]
+                    >= 2
+                )
+            )
             cancelling = http.post(f"/v1/batches/{batch['id']}/cancel").json()
             assert cancelling["status"] in ("cancelling", "cancelled")
             done = finished(http, batch["id"])

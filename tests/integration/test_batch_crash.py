@@ -30,7 +30,9 @@ pytestmark = pytest.mark.timeout(420)
 LINES = 200
 KILLS = 8
 MAX_IN_FLIGHT_PER_RUN = 32  # BatchLimits.max_inflight_per_batch: what one kill may repeat
-LAUNCH = "import sys; from regolo.server.main import serve; serve(port=int(sys.argv[1]), demo=False)"
+LAUNCH = (
+    "import sys; from regolo.server.main import serve; serve(port=int(sys.argv[1]), demo=False)"
+)
 
 
 class Platform:
@@ -115,6 +117,7 @@ def test_kill_loop_gives_exactly_one_result_per_custom_id(
     finally:
         platform.stop()
 
+    print(json.dumps({"kills": kills, "replica_requests": replica.counters.requests}))
     assert kills >= 3, "the batch finished before enough kills; slow the replica down"
     assert done["status"] == "completed", done
     assert done["request_counts"] == {"total": LINES, "completed": LINES, "failed": 0}
@@ -141,4 +144,3 @@ def _final(platform: Platform, batch_id: str) -> bool:
     except httpx.HTTPError:
         return False
     return status in ("completed", "failed", "expired", "cancelled")
-

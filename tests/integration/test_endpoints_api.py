@@ -7,7 +7,6 @@ the API's rules, not about serving a model.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -171,15 +170,23 @@ def test_canary_is_validated(http: httpx.Client, body: dict[str, Any], param: st
 
 
 def test_canary_split_rollback_and_promote_flow(http: httpx.Client) -> None:
-    assert http.post(
-        "/v1/endpoints", json={"name": "flow", "model": SEED_MODEL, "replicas": 1}
-    ).status_code == 201
+    assert (
+        http.post(
+            "/v1/endpoints", json={"name": "flow", "model": SEED_MODEL, "replicas": 1}
+        ).status_code
+        == 201
+    )
     assert _error(http.post("/v1/endpoints/flow/rollback", json={}), 422)["param"] == "to_version"
     assert _error(http.post("/v1/endpoints/flow/promote"), 422)
-    canary = http.post("/v1/endpoints/flow/canary", json={"new_version": "1.1", "traffic_percentage": 5})
+    canary = http.post(
+        "/v1/endpoints/flow/canary", json={"new_version": "1.1", "traffic_percentage": 5}
+    )
     assert canary.status_code == 201, canary.text
     assert canary.json()["new_version"] == "1.1" and canary.json()["traffic_percentage"] == 5
-    weights = {d["version"]: d["traffic_weight"] for d in http.get("/v1/endpoints/flow").json()["deployments"]}
+    weights = {
+        d["version"]: d["traffic_weight"]
+        for d in http.get("/v1/endpoints/flow").json()["deployments"]
+    }
     assert weights == pytest.approx({"1.0": 0.95, "1.1": 0.05})
     split = http.put("/v1/endpoints/flow/traffic", json={"version_traffic": {"1.0": 50, "1.1": 50}})
     assert split.status_code == 200, split.text
@@ -255,9 +262,12 @@ def test_s6_lists_and_models_of_another_account_are_invisible(
 def test_s5_inference_keys_cannot_manage_or_reach_other_endpoints(
     server: LiveServer, http: httpx.Client
 ) -> None:
-    assert http.post(
-        "/v1/endpoints", json={"name": "other-api", "model": SEED_MODEL, "replicas": 1}
-    ).status_code == 201
+    assert (
+        http.post(
+            "/v1/endpoints", json={"name": "other-api", "model": SEED_MODEL, "replicas": 1}
+        ).status_code
+        == 201
+    )
     server.wait_ready("other-api", timeout=60)
     minted = http.post("/v1/keys", json={"name": "only-a", "scopes": ["inference:sentiment-api"]})
     assert minted.status_code == 201, minted.text
@@ -279,9 +289,12 @@ def test_s5_inference_keys_cannot_manage_or_reach_other_endpoints(
 
 def test_traffic_change_reaches_the_gateway_at_once(server: LiveServer, http: httpx.Client) -> None:
     """The handler republishes the routing table before answering (no wait for a tick)."""
-    assert http.post(
-        "/v1/endpoints", json={"name": "fast", "model": SEED_MODEL, "replicas": 1}
-    ).status_code == 201
+    assert (
+        http.post(
+            "/v1/endpoints", json={"name": "fast", "model": SEED_MODEL, "replicas": 1}
+        ).status_code
+        == 201
+    )
     server.wait_ready("fast", timeout=60)
     http.post("/v1/endpoints/fast/canary", json={"new_version": "1.1", "traffic_percentage": 50})
     wait_until(
@@ -298,3 +311,64 @@ def test_traffic_change_reaches_the_gateway_at_once(server: LiveServer, http: ht
     weights = {d.version: d.traffic_weight for d in route.deployments}
     assert weights.get("1.0", 0) == 0 and weights["1.1"] == 1
     http.delete("/v1/endpoints/fast")
+
+
+def test_an_endpoint_that_fits_nowhere_stays_pending_with_the_reason(
+    server: LiveServer, http: httpx.Client
+) -> None:
+    """Like an unschedulable Kubernetes pod: accepted, pending, and no failed replica rows."""
+    from sqlalchemy import func, select
+
+    from regolo.server.store.tables import Deployment, Endpoint, Replica
+
+    cores = server.platform.backend.capacity().cpu_cores
+    body = {"name": "too-big", "model": SEED_MODEL, "cpu_limit": str(int(cores * 2))}
+    assert http.post("/v1/endpoints", json=body).status_code == 201
+    pending = wait_until(
+        lambda: (e := http.get("/v1/endpoints/too-big").json())["status_reason"] and e,
+        what="a capacity reason",
+    )
+    assert pending["status"] == "pending" and "cpu_limit" in pending["status_reason"]
+    with server.platform.db.read() as session:
+        replicas = session.scalar(
+            select(func.count(Replica.id))
+            .join(Deployment, Replica.deployment_id == Deployment.id)
+            .join(Endpoint, Deployment.endpoint_id == Endpoint.id)
+            .where(Endpoint.name == "too-big")
+        )
+    assert replicas == 0
+    # once it fits, it starts
+    http.patch("/v1/endpoints/too-big", json={"cpu_limit": "1"}).raise_for_status()
+    server.wait_ready("too-big", timeout=60)
+    http.delete("/v1/endpoints/too-big")
+
+
+def test_visibility_keys_limits_the_endpoint_to_the_listed_keys(
+    server: LiveServer, http: httpx.Client
+) -> None:
+    listed = http.post("/v1/keys", json={"name": "listed", "scopes": ["inference:*"]}).json()
+    other = http.post("/v1/keys", json={"name": "other", "scopes": ["inference:*"]}).json()
+    body = {
+        "name": "private-api",
+        "model": SEED_MODEL,
+        "visibility": "keys",
+        "allowed_key_ids": [listed["id"]],
+    }
+    created = http.post("/v1/endpoints", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["allowed_key_ids"] == [listed["id"]]
+    server.wait_ready("private-api", timeout=60)
+    chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    with server.client(listed["key"]) as allowed:
+        assert (
+            allowed.post("/endpoints/private-api/v1/chat/completions", json=chat).status_code == 200
+        )
+    with server.client(other["key"]) as refused:
+        _error(refused.post("/endpoints/private-api/v1/chat/completions", json=chat), 404)
+    http.delete("/v1/endpoints/private-api")
+
+
+def test_unknown_instance_type_is_refused(http: httpx.Client) -> None:
+    response = http.post("/v1/endpoints", json={**VALID, "instance_type": "no-such-gpu"})
+    assert response.status_code in (404, 422), response.text
+    assert _error(response, response.status_code)["param"] == "instance_type"

@@ -29,9 +29,7 @@ class ServingFakeBackend(FakeBackend):
         if spec.deployment_id in self.refused_deployments:
             raise Unavailable("refused by the test", retry_after_seconds=1)
         handle = await super().start(spec)
-        server = FakeOpenAIServer(
-            f"{spec.deployment_id}/{spec.replica_id}", record_bodies=False
-        )
+        server = FakeOpenAIServer(f"{spec.deployment_id}/{spec.replica_id}", record_bodies=False)
         if self.delay_seconds:
             server.behaviour = Behaviour(mode="slow", delay_seconds=self.delay_seconds)
         server.start()
@@ -54,9 +52,7 @@ class ServingFakeBackend(FakeBackend):
         self.mark_dead(replica_id, exit_code=137)
 
     def live_replicas(self, deployment_id: str) -> list[str]:
-        return [
-            rid for rid in self.running() if self.deployment_of.get(rid) == deployment_id
-        ]
+        return [rid for rid in self.running() if self.deployment_of.get(rid) == deployment_id]
 
     def stop_all(self) -> None:
         for server in self.servers.values():

@@ -147,9 +147,17 @@ def to_jsonl(lines: list[Any]) -> bytes:
 
 
 def chat_line(custom_id: str, **body: Any) -> dict[str, Any]:
-    payload = {"model": "sentiment-classifier", "messages": [{"role": "user", "content": custom_id}]}
+    payload = {
+        "model": "sentiment-classifier",
+        "messages": [{"role": "user", "content": custom_id}],
+    }
     payload.update(body)
-    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": payload}
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": payload,
+    }
 
 
 async def run_until(

@@ -103,7 +103,10 @@ def test_per_request_errors_go_to_the_error_file(world: BatchWorld) -> None:
     batch = world.batch(batch_id)
     assert batch.status == "completed"
     assert (batch.completed, batch.failed) == (2, 1)
-    assert [line["custom_id"] for line in world.file_lines(batch.output_file_id)] == ["ok-1", "ok-2"]
+    assert [line["custom_id"] for line in world.file_lines(batch.output_file_id)] == [
+        "ok-1",
+        "ok-2",
+    ]
     (error,) = world.file_lines(batch.error_file_id)
     assert error["custom_id"] == "too-long"
     assert error["response"]["status_code"] == 400

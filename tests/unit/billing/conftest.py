@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -109,8 +108,9 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    url = f"sqlite:///{tmp_path / 'billing.db'}"
+def world(database_url: str) -> Iterator[World]:
+    """On SQLite and on PostgreSQL (``database_url`` is parametrised over both)."""
+    url = database_url
     db = Database(url)
     upgrade(db.write_engine)
     with db.write() as session:

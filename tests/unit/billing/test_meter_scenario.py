@@ -118,7 +118,12 @@ def _lines(document: dict[str, object]) -> dict[tuple[str, str, str, str], int]:
     lines = document["lines"]
     assert isinstance(lines, list)
     return {
-        (line["endpoint"], line["instance_type"], line["price_book_version"], line["price_per_hour"]): line["hours"]
+        (
+            line["endpoint"],
+            line["instance_type"],
+            line["price_book_version"],
+            line["price_per_hour"],
+        ): line["hours"]
         for line in lines
     }
 
@@ -133,7 +138,9 @@ def test_invoices_to_the_cent(world: World, schedule: str) -> None:
     with world.db.read() as session:
         issued = {
             row.month: row.document
-            for row in session.scalars(select(Invoice).where(Invoice.account_id == world.account_id))
+            for row in session.scalars(
+                select(Invoice).where(Invoice.account_id == world.account_id)
+            )
         }
         hours = session.scalar(select(func.count()).select_from(UsageHour))
         distinct = session.scalar(

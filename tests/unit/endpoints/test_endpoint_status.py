@@ -59,3 +59,12 @@ def test_a_failed_canary_without_traffic_does_not_fail_the_endpoint() -> None:
 def test_deleting_and_scaled_to_zero() -> None:
     assert endpoint_status([_facts(ready=2)], deleted=True)[0] == EndpointStatus.DELETING
     assert endpoint_status([_facts(desired=0)], deleted=False)[0] == EndpointStatus.SCALED_TO_ZERO
+
+
+def test_a_failed_canary_with_traffic_degrades_but_does_not_fail_the_endpoint() -> None:
+    stable = _facts(weight=0.95, ready=2, ever_ready=True)
+    canary = _facts("1.1", weight=0.05, desired=1, failed=True, last_error="OOM")
+    assert endpoint_status([stable, canary], deleted=False) == (
+        EndpointStatus.DEGRADED,
+        "version 1.1: OOM",
+    )

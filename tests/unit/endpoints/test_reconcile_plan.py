@@ -55,15 +55,23 @@ def test_scale_down_drains_starting_then_unhealthy_then_newest_ready() -> None:
 
 
 def test_a_draining_replica_stops_only_when_idle_or_past_its_deadline() -> None:
-    busy = _replica("busy", ReplicaState.DRAINING, outstanding=2, drain_deadline=NOW + timedelta(seconds=5))
-    idle = _replica("idle", ReplicaState.DRAINING, outstanding=0, drain_deadline=NOW + timedelta(seconds=5))
-    late = _replica("late", ReplicaState.DRAINING, outstanding=1, drain_deadline=NOW - timedelta(seconds=1))
+    busy = _replica(
+        "busy", ReplicaState.DRAINING, outstanding=2, drain_deadline=NOW + timedelta(seconds=5)
+    )
+    idle = _replica(
+        "idle", ReplicaState.DRAINING, outstanding=0, drain_deadline=NOW + timedelta(seconds=5)
+    )
+    late = _replica(
+        "late", ReplicaState.DRAINING, outstanding=1, drain_deadline=NOW - timedelta(seconds=1)
+    )
     result = plan([_want(0)], [busy, idle, late], now=NOW, max_start_attempts=3)
     assert sorted(result.stop) == ["idle", "late"]
 
 
 def test_removed_deployment_drains_all_its_replicas() -> None:
-    result = plan([_want(2, active=False)], [_replica("a"), _replica("b")], now=NOW, max_start_attempts=3)
+    result = plan(
+        [_want(2, active=False)], [_replica("a"), _replica("b")], now=NOW, max_start_attempts=3
+    )
     assert sorted(result.drain) == ["a", "b"] and not result.start
 
 

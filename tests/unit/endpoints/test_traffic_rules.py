@@ -28,8 +28,15 @@ def test_weights_summing_to_1_or_100_become_fractions(
 
 @pytest.mark.parametrize(
     "bad",
-    [{}, {"1.0": 0.5}, {"1.0": 0.6, "1.1": 0.6}, {"1.0": 60, "1.1": 60}, {"1.0": -1, "1.1": 2},
-     {"1.0": float("nan"), "1.1": 1}, {"1.0": float("inf")}],
+    [
+        {},
+        {"1.0": 0.5},
+        {"1.0": 0.6, "1.1": 0.6},
+        {"1.0": 60, "1.1": 60},
+        {"1.0": -1, "1.1": 2},
+        {"1.0": float("nan"), "1.1": 1},
+        {"1.0": float("inf")},
+    ],
 )
 def test_other_weights_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValidationFailed) as raised:

@@ -102,6 +102,9 @@ def create_batch(
             input_file_id=input_file.id,
             status=BatchStatus.VALIDATING,
             metadata_=body.metadata,
+            total=0,
+            completed=0,
+            failed=0,
             created_at=now,
             expires_at=now + timedelta(seconds=seconds),
         )

@@ -153,8 +153,12 @@ def endpoint_out(session: Session, endpoint: Endpoint, request: Request) -> dict
         url=settings.endpoint_url(endpoint.name),
         replicas=endpoint.replicas,
         ready_replicas=sum(d.ready_replicas for d in deployments),
-        min_replicas=endpoint.min_replicas if endpoint.min_replicas is not None else endpoint.replicas,
-        max_replicas=endpoint.max_replicas if endpoint.max_replicas is not None else endpoint.replicas,
+        min_replicas=endpoint.min_replicas
+        if endpoint.min_replicas is not None
+        else endpoint.replicas,
+        max_replicas=endpoint.max_replicas
+        if endpoint.max_replicas is not None
+        else endpoint.replicas,
         target_utilization=endpoint.target_utilization,
         cpu_request=endpoint.cpu_request,
         memory_request=endpoint.memory_request,
@@ -202,7 +206,9 @@ def _changed(request: Request) -> None:
 
 
 @router.post("", status_code=201, response_model=EndpointOut)
-def create(body: EndpointCreate, request: Request, caller: Principal = Depends(admin)) -> dict[str, Any]:
+def create(
+    body: EndpointCreate, request: Request, caller: Principal = Depends(admin)
+) -> dict[str, Any]:
     services = platform(request)
     config = body.config(body.replicas)
     services.check_instance(config.instance_type, body.model, body.version, caller.account_id)
@@ -219,7 +225,11 @@ def create(body: EndpointCreate, request: Request, caller: Principal = Depends(a
         return endpoint_out(session, endpoint, request)
 
     out = run_once(
-        services.db, account_id=caller.account_id, key=idempotency_key(request), request=request, create=create_in
+        services.db,
+        account_id=caller.account_id,
+        key=idempotency_key(request),
+        request=request,
+        create=create_in,
     )
     _changed(request)
     return out
@@ -244,7 +254,9 @@ def list_endpoints(
 @router.get("/{endpoint_id}", response_model=EndpointOut)
 def get(endpoint_id: str, request: Request, caller: Principal = Depends(admin)) -> dict[str, Any]:
     with platform(request).db.read() as session:
-        return endpoint_out(session, service.find_endpoint(session, caller.account_id, endpoint_id), request)
+        return endpoint_out(
+            session, service.find_endpoint(session, caller.account_id, endpoint_id), request
+        )
 
 
 @router.patch("/{endpoint_id}", response_model=EndpointOut)
@@ -262,7 +274,9 @@ def update(
 @router.delete("/{endpoint_id}", status_code=204)
 def delete(endpoint_id: str, request: Request, caller: Principal = Depends(admin)) -> Response:
     with platform(request).db.write() as session:
-        service.delete_endpoint(session, service.find_endpoint(session, caller.account_id, endpoint_id))
+        service.delete_endpoint(
+            session, service.find_endpoint(session, caller.account_id, endpoint_id)
+        )
     _changed(request)
     return Response(status_code=204)
 
@@ -295,7 +309,9 @@ def _as_given(number: float) -> int | float:
     return int(number) if number.is_integer() else number
 
 
-def _endpoint_action(request: Request, caller: Principal, endpoint_id: str, action: Any) -> dict[str, Any]:
+def _endpoint_action(
+    request: Request, caller: Principal, endpoint_id: str, action: Any
+) -> dict[str, Any]:
     with platform(request).db.write() as session:
         endpoint = service.find_endpoint(session, caller.account_id, endpoint_id)
         action(session, endpoint)
@@ -315,12 +331,19 @@ def traffic(
 
 @router.post("/{endpoint_id}/rollback", response_model=EndpointOut)
 def rollback(
-    endpoint_id: str, request: Request, body: RollbackRequest | None = None, caller: Principal = Depends(admin)
+    endpoint_id: str,
+    request: Request,
+    body: RollbackRequest | None = None,
+    caller: Principal = Depends(admin),
 ) -> dict[str, Any]:
     to_version = body.to_version if body else None
-    return _endpoint_action(request, caller, endpoint_id, lambda s, e: service.rollback(s, e, to_version))
+    return _endpoint_action(
+        request, caller, endpoint_id, lambda s, e: service.rollback(s, e, to_version)
+    )
 
 
 @router.post("/{endpoint_id}/promote", response_model=EndpointOut)
-def promote(endpoint_id: str, request: Request, caller: Principal = Depends(admin)) -> dict[str, Any]:
+def promote(
+    endpoint_id: str, request: Request, caller: Principal = Depends(admin)
+) -> dict[str, Any]:
     return _endpoint_action(request, caller, endpoint_id, service.promote)

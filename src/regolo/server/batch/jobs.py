@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from regolo.server.batch.access import scopes_may_call
@@ -176,7 +176,7 @@ def _start(
         batch = session.get(BatchJob, batch_id)
         if batch is None or batch.status != BatchStatus.VALIDATING:
             return "skipped"
-        session.execute(BatchLine.__table__.insert(), rows)
+        session.execute(insert(BatchLine), rows)
         batch.status, batch.in_progress_at, batch.total = BatchStatus.IN_PROGRESS, now, len(rows)
     return BatchStatus.IN_PROGRESS
 
@@ -230,25 +230,27 @@ def complete_line(db: Database, claimed: ClaimedLine, result: LineResult, now: d
         )
         if status is None or status in FINAL:
             return False  # finalized already: its files are written and must not change
-        landed = session.execute(
-            update(BatchLine)
-            .where(
-                BatchLine.batch_id == claimed.batch_id,
-                BatchLine.line_no == claimed.line_no,
-                BatchLine.state == LineState.RUNNING,
-                BatchLine.claim_token == claimed.token,
+        landed = _rowcount(
+            session.execute(
+                update(BatchLine)
+                .where(
+                    BatchLine.batch_id == claimed.batch_id,
+                    BatchLine.line_no == claimed.line_no,
+                    BatchLine.state == LineState.RUNNING,
+                    BatchLine.claim_token == claimed.token,
+                )
+                .values(
+                    state=LineState.DONE,
+                    lease_until=None,
+                    request_id=result.request_id,
+                    status_code=result.status_code,
+                    response_body=result.response_body,
+                    error_code=result.error_code,
+                    error_message=result.error_message,
+                    finished_at=now,
+                )
             )
-            .values(
-                state=LineState.DONE,
-                lease_until=None,
-                request_id=result.request_id,
-                status_code=result.status_code,
-                response_body=result.response_body,
-                error_code=result.error_code,
-                error_message=result.error_message,
-                finished_at=now,
-            )
-        ).rowcount
+        )
         if landed != 1:
             return False
         counter = BatchJob.completed if result.succeeded else BatchJob.failed
@@ -276,12 +278,12 @@ def release_line(db: Database, claimed: ClaimedLine) -> None:
 def release_all_running(db: Database) -> int:
     """At start: lines left running by a dead runner go back to the queue."""
     with db.write() as session:
-        return int(
+        return _rowcount(
             session.execute(
                 update(BatchLine)
                 .where(BatchLine.state == LineState.RUNNING)
                 .values(state=LineState.PENDING, claim_token=None, lease_until=None)
-            ).rowcount
+            )
         )
 
 
@@ -438,3 +440,8 @@ def _result_file(
         bytes=size,
         created_at=now,
     )
+
+
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE matched (``CursorResult.rowcount``; typed loosely by SQLAlchemy)."""
+    return int(getattr(result, "rowcount", 0) or 0)

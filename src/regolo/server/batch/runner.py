@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -131,9 +132,7 @@ class BatchRunner:
         while len(tasks) < self.deps.limits.max_inflight_per_batch:
             task = asyncio.get_running_loop().create_task(self._work(batch_id))
             tasks.add(task)
-            task.add_done_callback(
-                lambda done, ids=tasks, key=batch_id: self._worker_done(key, ids, done)
-            )
+            task.add_done_callback(functools.partial(self._worker_done, batch_id, tasks))
 
     def _worker_done(
         self, batch_id: str, tasks: set[asyncio.Task[None]], task: asyncio.Task[None]

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from regolo.server.backends.placement import check_fits
 from regolo.server.control import plan as planning
 from regolo.server.control.specs_builder import (
     InstanceLookup,
@@ -24,7 +25,7 @@ from regolo.server.control.specs_builder import (
 )
 from regolo.server.control.status import DeploymentFacts, endpoint_status
 from regolo.server.errors import RegoloError, Unavailable
-from regolo.server.specs import ReplicaHandle, ReplicaState
+from regolo.server.specs import ReplicaHandle, ReplicaState, Resources
 from regolo.server.store.database import Database
 from regolo.server.store.ids import new_id
 from regolo.server.store.tables import Deployment, Endpoint, Model, ModelVersion, Replica
@@ -186,6 +187,7 @@ class Reconciler:
                 raise Unavailable(f"model {model.name}:{version.version} is {version.status}")
             artifact = artifact_for(model, version)
             resources = resources_for(endpoint, self.deps.instance_lookup)
+            self._check_placeable(resources)
             runtime = self.deps.choose_runtime(artifact, resources, endpoint.runtime)
             replica = Replica(
                 id=new_id("rep"),
@@ -208,6 +210,21 @@ class Reconciler:
                 endpoint=endpoint,
                 auth_token=replica.auth_token,
             )
+
+    def _check_placeable(self, resources: Resources) -> None:
+        """Refuse, before a replica row is written, what this backend can never place.
+
+        The deployment then waits (``pending`` with the reason, like an unschedulable
+        Kubernetes pod) and is retried, without leaving a failed row per retry.
+        """
+        capacity = getattr(self.backend, "capacity", None)
+        if capacity is None:
+            return
+        total = capacity()
+        try:
+            check_fits(resources, total, free_gpus=sum(total.gpus.values()))
+        except RegoloError as exc:
+            raise Unavailable(f"cannot be placed: {exc.message}") from exc
 
     def _delay_deployment(self, deployment_id: str, reason: str, *, count_failure: bool) -> None:
         now = self.deps.clock()

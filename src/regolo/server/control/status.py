@@ -37,9 +37,12 @@ def endpoint_status(
     if deleted:
         return EndpointStatus.DELETING, None
     serving = [d for d in deployments if d.traffic_weight > 0] or deployments
-    for deployment in serving:
-        if deployment.failed:
-            return EndpointStatus.FAILED, f"version {deployment.version}: {deployment.last_error}"
+    failed = [d for d in serving if d.failed]
+    if failed:
+        why = f"version {failed[0].version}: {failed[0].last_error}"
+        # A failed canary beside a ready stable version: its share goes to the stable one.
+        still_serving = any(d.ready > 0 for d in serving if not d.failed)
+        return (EndpointStatus.DEGRADED if still_serving else EndpointStatus.FAILED), why
     if sum(d.desired for d in deployments) == 0:
         return EndpointStatus.SCALED_TO_ZERO, None
     if all(d.ready >= d.desired for d in deployments):

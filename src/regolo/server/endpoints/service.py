@@ -246,10 +246,12 @@ def _add_deployment(
 def update_endpoint(session: Session, endpoint: Endpoint, config: EndpointConfig) -> Endpoint:
     validate_config(config, endpoint)
     _apply(endpoint, config)
-    if config.replicas is not None:
-        for deployment in active_deployments(session, endpoint):
-            if deployment.version == endpoint.stable_version:
-                deployment.replicas = config.replicas
+    for deployment in active_deployments(session, endpoint):
+        if config.replicas is not None and deployment.version == endpoint.stable_version:
+            deployment.replicas = config.replicas
+        # A changed endpoint is tried afresh: no back-off wait, and a "failed" one retries.
+        deployment.failed_starts = 0
+        deployment.next_start_at = None
     endpoint.generation += 1
     return endpoint
 
@@ -305,7 +307,8 @@ def set_traffic(session: Session, endpoint: Endpoint, version_traffic: Mapping[s
     missing = sorted(set(weights) - deployed)
     if missing:
         raise ValidationFailed(
-            f"version {missing[0]!r} is not deployed on this endpoint (deploy it with a canary first)",
+            f"version {missing[0]!r} is not deployed on this endpoint"
+            " (deploy it with a canary first)",
             param="version_traffic",
         )
     _set_weights(endpoint, deployments, weights)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from regolo.server.metrics.percentiles import add_histograms, bucket_index, empty_histogram
+from regolo.server.metrics.percentiles import add_histograms, empty_histogram
 from regolo.server.metrics.rollup import RESOLUTIONS_SECONDS, BucketKey, retention_cutoff
 from regolo.server.metrics.stats import BucketStats, stat_names
 from regolo.server.metrics.tables import MetricBucket, MetricFlush, MetricTotal
@@ -35,10 +35,15 @@ def add_to_buckets(session: Session, deltas: Mapping[BucketKey, BucketStats]) ->
 
 
 def add_to_totals(session: Session, records: Iterable[UsageRecord]) -> None:
-    rows: dict[tuple[str, str, int], MetricTotal] = {}
+    sums: dict[tuple[str, str, int], BucketStats] = {}
     for usage in records:
         ident = (usage.endpoint_id, usage.version or "", usage.status_code)
-        row = rows.get(ident) or session.get(MetricTotal, ident)
+        stats = sums.get(ident)
+        if stats is None:
+            stats = sums[ident] = BucketStats()
+        stats.add_request(usage)
+    for ident, stats in sorted(sums.items()):
+        row = session.get(MetricTotal, ident)
         if row is None:
             row = MetricTotal(
                 endpoint_id=ident[0], version=ident[1], status_code=ident[2], request_count=0,
@@ -46,15 +51,12 @@ def add_to_totals(session: Session, records: Iterable[UsageRecord]) -> None:
                 completion_tokens=0, cache_hits=0,
             )  # fmt: skip
             session.add(row)
-        rows[ident] = row
-        row.request_count += 1
-        row.latency_sum_ms += usage.latency_ms
-        histogram = list(row.latency_buckets)
-        histogram[bucket_index(usage.latency_ms)] += 1
-        row.latency_buckets = histogram
-        row.prompt_tokens += usage.prompt_tokens
-        row.completion_tokens += usage.completion_tokens
-        row.cache_hits += usage.cache_hit
+        row.request_count += stats.request_count
+        row.latency_sum_ms += stats.latency_sum_ms
+        row.latency_buckets = add_histograms(row.latency_buckets, stats.latency_buckets)
+        row.prompt_tokens += stats.prompt_tokens
+        row.completion_tokens += stats.completion_tokens
+        row.cache_hits += stats.cache_hits
 
 
 def stats_of(row: MetricBucket) -> BucketStats:

@@ -67,11 +67,29 @@ def keys_for(endpoint_id: str, version: str | None, at: datetime) -> list[Bucket
 
 
 def aggregate_usage(records: Iterable[UsageRecord]) -> dict[BucketKey, BucketStats]:
-    """The increments a batch of records makes to every bucket it touches."""
-    deltas: dict[BucketKey, BucketStats] = {}
+    """The increments a batch of records makes to every bucket it touches.
+
+    Records are summed into their 10 s buckets first; the 1 min and 1 h increments are
+    sums of those, so the per-record work is done once, not once per resolution.
+    """
+    finest = RESOLUTIONS_SECONDS[0]
+    fine: dict[tuple[str, str, int], BucketStats] = {}
     for usage in records:
-        for key in keys_for(usage.endpoint_id, usage.version, usage.at):
-            deltas.setdefault(key, BucketStats()).add_request(usage)
+        second = int(usage.at.timestamp())
+        ident = (usage.endpoint_id, usage.version or "", second - second % finest)
+        stats = fine.get(ident)
+        if stats is None:
+            stats = fine[ident] = BucketStats()
+        stats.add_request(usage)
+    deltas: dict[BucketKey, BucketStats] = {}
+    for (endpoint_id, version, second), stats in fine.items():
+        for resolution in RESOLUTIONS_SECONDS:
+            start = _EPOCH + timedelta(seconds=second - second % resolution)
+            key = BucketKey(endpoint_id, version, resolution, start)
+            found = deltas.get(key)
+            if found is None:
+                deltas[key] = found = BucketStats()
+            found.add(stats)
     return deltas
 
 

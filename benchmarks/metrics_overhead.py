@@ -1,0 +1,199 @@
+"""What metrics recording costs the gateway: throughput with it off and on, same run.
+
+"off": the gateway's ``_record`` step does nothing. "on": every request builds its
+``UsageRecord`` into the ``UsageBuffer`` and the real ``UsageFlusher`` writes the
+buffer into a fresh SQLite store every second from its own thread, as the controller
+does in ``regolo serve``. Both gateways are pinned to the same core; the fake upstream
+and ``wrk`` get the others. Rounds alternate off/on so drift hits both alike.
+
+Two measures of the cost: the drop in throughput (noisy on a shared machine), and the
+gateway process's CPU time per request, flusher thread included (steadier: with the
+gateway's core saturated, throughput is the inverse of it).
+
+    python benchmarks/metrics_overhead.py [--duration 5] [--rounds 3] > metrics_overhead.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.gateway import BODY, KEY, free_port, start, wait_open, wrk  # noqa: E402
+
+
+def serve(port: int, upstream: str, metrics: str) -> None:
+    import uvicorn
+
+    from regolo.server.gateway.app import Gateway, create_gateway
+    from regolo.server.gateway.routing_table import (
+        RouteDeployment,
+        RouteEndpoint,
+        RouteReplica,
+        RoutingTable,
+    )
+    from regolo.server.gateway.usage import UsageBuffer
+    from regolo.server.specs import Principal
+
+    principal = Principal(account_id="acc", key_id="key", scopes=frozenset({"inference:*"}))
+
+    class Keys:
+        def authenticate(self, bearer: str) -> Principal | None:
+            return principal if bearer == KEY else None
+
+    usage = UsageBuffer()
+    gateway = create_gateway(authenticator=Keys(), endpoint_domain="localhost", usage=usage)
+    if metrics == "off":
+        gateway._record = lambda call: None  # type: ignore[method-assign]
+    else:
+        _start_flusher(usage)
+    assert isinstance(gateway, Gateway)
+    replica = RouteReplica(replica_id="r1", address=upstream, auth_token="replica-token")
+    deployment = RouteDeployment(
+        deployment_id="d1", version="1", traffic_weight=1.0, served_model_name="bench-endpoint",
+        replicas=(replica,),
+    )  # fmt: skip
+    endpoint = RouteEndpoint(
+        endpoint_id="e1", name="bench-endpoint", account_id="acc", model_name="bench-model",
+        deployments=(deployment,), max_concurrency=1024,
+    )  # fmt: skip
+    gateway.set_table(RoutingTable((endpoint,)))
+    uvicorn.run(
+        gateway, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+        log_level="warning", access_log=False,
+    )  # fmt: skip
+
+
+def _start_flusher(usage: Any) -> None:
+    from regolo.server.metrics.flusher import UsageFlusher
+    from regolo.server.store.database import Database
+    from regolo.server.store.migrate import upgrade
+
+    home = tempfile.mkdtemp(prefix="regolo-metrics-bench-")
+    db = Database(f"sqlite:///{home}/regolo.db")
+    upgrade(db.write_engine)
+    flusher = UsageFlusher(db, usage)
+
+    def run() -> None:
+        while True:
+            time.sleep(1.0)
+            started = time.perf_counter()
+            written = flusher.flush()
+            if written:
+                print(f"flushed {written} in {time.perf_counter() - started:.3f}s", file=sys.stderr)
+
+    threading.Thread(target=run, daemon=True, name="metrics-flusher").start()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    up_port, off_port, on_port = free_port(), free_port(), free_port()
+    upstream = f"http://127.0.0.1:{up_port}"
+    here = str(Path(__file__).resolve().parent)
+    me = str(Path(__file__).resolve())
+    procs = [
+        start([f"{here}/fake_upstream.py", "--port", str(up_port)], args.upstream_cpus),
+        start([me, "serve", "--port", str(off_port), "--upstream", upstream, "--metrics", "off"],
+              args.gateway_cpus),
+        start([me, "serve", "--port", str(on_port), "--upstream", upstream, "--metrics", "on"],
+              args.gateway_cpus),
+    ]  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = '{BODY}'\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {KEY}"\n'
+        )
+    rounds: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    try:
+        for port in (up_port, off_port, on_port):
+            wait_open(port)
+        path = "/v1/chat/completions"
+        for port in (off_port, on_port):  # warm up
+            wrk(f"http://127.0.0.1:{port}{path}", 8, 2, args.load_cpus, lua.name)
+        pids = {"off": procs[1].pid, "on": procs[2].pid}
+        for _ in range(args.rounds):
+            for name, port in (("off", off_port), ("on", on_port)):
+                url = f"http://127.0.0.1:{port}{path}"
+                before = _cpu_seconds(pids[name])
+                result = wrk(url, 32, args.duration, args.load_cpus, lua.name)
+                if name == "on":
+                    time.sleep(1.5)  # let the flusher write this round's records
+                used = _cpu_seconds(pids[name]) - before
+                served = result["requests_per_second"] * args.duration
+                result["gateway_cpu_ms_per_request"] = round(used * 1000 / max(served, 1), 4)
+                rounds[name].append(result)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+        os.unlink(lua.name)
+    return summarise(rounds, args)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of the gateway process, threads (the flusher) included."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def summarise(rounds: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> dict[str, Any]:
+    off = statistics.median(r["requests_per_second"] for r in rounds["off"])
+    on = statistics.median(r["requests_per_second"] for r in rounds["on"])
+    cpu_off = statistics.median(r["gateway_cpu_ms_per_request"] for r in rounds["off"])
+    cpu_on = statistics.median(r["gateway_cpu_ms_per_request"] for r in rounds["on"])
+    return {
+        "cpus_available": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "gateway_cpus": args.gateway_cpus,
+        "duration_seconds": args.duration,
+        "rounds": rounds,
+        "metrics_off_requests_per_second_c32": off,
+        "metrics_on_requests_per_second_c32": on,
+        "metrics_cost_share_throughput": round(1 - on / max(off, 1.0), 4),
+        "metrics_off_gateway_cpu_ms_per_request": cpu_off,
+        "metrics_on_gateway_cpu_ms_per_request": cpu_on,
+        "metrics_cost_share_cpu": round(cpu_on / max(cpu_off, 1e-9) - 1, 4),
+        "target_cost_share": 0.05,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    serve_cmd = sub.add_parser("serve")
+    serve_cmd.add_argument("--port", type=int, required=True)
+    serve_cmd.add_argument("--upstream", required=True)
+    serve_cmd.add_argument("--metrics", choices=("on", "off"), required=True)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--gateway-cpus", default="0")
+    parser.add_argument("--upstream-cpus", default=None)
+    parser.add_argument("--load-cpus", default=None)
+    args = parser.parse_args()
+    if args.command == "serve":
+        serve(args.port, args.upstream, args.metrics)
+        return
+    ncpu = os.cpu_count() or 1
+    rest = f"1-{ncpu - 1}" if ncpu > 2 else "1"
+    args.upstream_cpus = args.upstream_cpus or (rest if ncpu > 1 else None)
+    args.load_cpus = args.load_cpus or (rest if ncpu > 1 else None)
+    print(json.dumps(run(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""Issue 12: replicas as Ray actors on a multi-node Ray cluster on this machine.
+
+One ``ray.cluster_utils.Cluster`` for the module: a head without CPUs (so replicas land
+on worker nodes), a CPU node and an L4 node (``accelerator:L4-24GB``). Replicas run a
+tiny fake OpenAI server instead of a model (``fake_runtimes``), so the control plane,
+health checker and gateway are real and the machine stays light.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import psutil
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from ray.cluster_utils import Cluster  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from regolo.server.backends.ray import RayBackend  # noqa: E402
+from regolo.server.demo import demo_gguf_path  # noqa: E402
+from regolo.server.settings import Settings  # noqa: E402
+from regolo.server.specs import LaunchCommand, ModelArtifact, ReplicaSpec, Resources  # noqa: E402
+from regolo.server.store.tables import Replica  # noqa: E402
+from tests.support.live import LiveServer, live_server  # noqa: E402
+
+REPO_ROOT = str(Path(__file__).resolve().parents[2])
+NAMESPACE = "regolo-tests"
+L4 = {"accelerator:L4-24GB": 1.0}
+FAST = {"health_probe_timeout_seconds": 2.0, "replica_start_timeout_seconds": 60.0}
+T = TypeVar("T")
+
+pytestmark = pytest.mark.timeout(420)
+
+
+class FakeServerRuntime:
+    """Serves ``hello from <replica_id>`` on the port it is given (loopback only)."""
+
+    name: ClassVar[str] = "fake-server"
+
+    def available(self) -> bool:
+        return True
+
+    def supports(self, artifact: ModelArtifact, resources: Resources) -> bool:
+        return True
+
+    def launch_command(self, spec: ReplicaSpec, host: str, port: int) -> LaunchCommand:
+        argv = (sys.executable, "-m", "tests.support.fake_openai_server")
+        return LaunchCommand(
+            argv=(*argv, "--port", str(port), "--id", spec.replica_id),
+            env=(("PYTHONPATH", REPO_ROOT),),
+        )
+
+
+def fake_runtimes(name: str) -> FakeServerRuntime:
+    """Every runtime name serves the fake server (runs on the Ray node, imported by name)."""
+    return FakeServerRuntime()
+
+
+@dataclass
+class RayTestCluster:
+    cluster: Cluster
+    nodes: dict[str, Any] = field(default_factory=dict)  # "cpu" | "l4" -> ray Node
+
+    def node_id(self, label: str) -> str:
+        return str(self.nodes[label].node_id)
+
+    def label_of(self, node_id: str | None) -> str | None:
+        return next((k for k, n in self.nodes.items() if n.node_id == node_id), None)
+
+    def add(self, label: str) -> None:
+        extra = {"num_gpus": 1, "resources": L4} if label == "l4" else {}
+        self.nodes[label] = self.cluster.add_node(num_cpus=3, env_vars=_node_env(), **extra)
+        self.cluster.wait_for_nodes()
+
+
+def _node_env() -> dict[str, str]:
+    # Ray workers import the test runtime (``fake_runtimes``) by module name.
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[RayTestCluster]:
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 0,
+            "include_dashboard": False,
+            "env_vars": _node_env(),
+            # Notice a killed node within seconds rather than tens of seconds.
+            "_system_config": {
+                "health_check_initial_delay_ms": 1000,
+                "health_check_period_ms": 1000,
+                "health_check_timeout_ms": 1000,
+                "health_check_failure_threshold": 3,
+            },
+        },
+    )
+    state = RayTestCluster(cluster)
+    try:
+        state.add("cpu")
+        state.add("l4")
+        cluster.connect(namespace=NAMESPACE)
+        yield state
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+@pytest.fixture
+def backend(ray_cluster: RayTestCluster, home: Path) -> RayBackend:
+    return RayBackend(
+        Settings(home=home), runtimes=fake_runtimes, namespace=NAMESPACE, ready_timeout_seconds=60
+    )
+
+
+def _wait(condition: Callable[[], T | None], timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _live_replicas(server: LiveServer) -> list[Replica]:
+    with server.platform.db.read() as session:
+        query = select(Replica).where(Replica.stopped_at.is_(None)).order_by(Replica.created_at)
+        return list(session.scalars(query))
+
+
+def _ready(server: LiveServer, count: int) -> list[Replica] | None:
+    replicas = _live_replicas(server)
+    ready = [r for r in replicas if r.state == "ready"]
+    return ready if len(ready) == count == len(replicas) else None
+
+
+def _named_actors() -> set[str]:
+    return {
+        a["name"]
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if a["namespace"] == NAMESPACE
+    }
+
+
+def _deploy(server: LiveServer, name: str, **config: Any) -> None:
+    path = demo_gguf_path()
+    if path is None:
+        pytest.skip("the demo model is not installed")
+    with server.client() as http:
+        added = http.post("/v1/library/models", json={"url": str(path), "name": "smol"})
+        assert added.status_code in (201, 409), added.text
+        created = http.post("/v1/endpoints", json={"name": name, "model": "smol", **config})
+        assert created.status_code == 201, created.text
+
+
+def _chat(server: LiveServer, endpoint: str) -> str:
+    with server.client() as http:
+        response = http.post(
+            f"/endpoints/{endpoint}/v1/chat/completions",
+            json={"model": "smol", "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert response.status_code == 200, response.text
+    return str(response.json()["choices"][0]["message"]["content"])
+
+
+def test_three_replicas_spread_over_nodes_and_serve_through_the_gateway(
+    ray_cluster: RayTestCluster, backend: RayBackend, home: Path
+) -> None:
+    with live_server(home, backend=backend, **FAST) as server:
+        _deploy(server, "chat", replicas=3)
+        server.wait_ready("chat", timeout=180)
+        replicas = _wait(lambda: _ready(server, 3), 60, "3 ready replicas")
+
+        nodes = {ray_cluster.label_of(r.node) for r in replicas}
+        assert nodes == {"cpu", "l4"}, f"replicas on {nodes}: not spread"
+        assert all(r.backend == "ray" and r.address for r in replicas)
+        assert _named_actors() >= {r.id for r in replicas}
+
+        answers = {_chat(server, "chat") for _ in range(30)}
+        assert answers <= {f"hello from {r.id}" for r in replicas}
+        assert len(answers) >= 2, f"the gateway used only {answers}"
+
+        assert "fake upstream" in backend.logs(_handle(replicas[0]))
+        assert backend.capacity().gpus == {"L4-24GB": 1}
+    assert not _named_actors(), "replicas left behind after the platform stopped"
+
+
+def test_accelerators_place_replicas_and_a_missing_one_stays_pending(
+    ray_cluster: RayTestCluster, backend: RayBackend, home: Path
+) -> None:
+    with live_server(home, backend=backend, **FAST) as server:
+        _deploy(server, "on-l4", instance_type="l4-24gb-x1")
+        _deploy(server, "on-h100", instance_type="h100-80gb-x1")
+        server.wait_ready("on-l4", timeout=180)
+        (replica,) = _wait(lambda: _ready(server, 1), 60, "the L4 replica")
+        assert replica.node == ray_cluster.node_id("l4")
+
+        def pending_reason() -> str | None:
+            with server.client() as http:
+                body = http.get("/v1/endpoints/on-h100").json()
+            reason = body.get("status_reason") or ""
+            return reason if body["status"] == "pending" and reason else None
+
+        reason = _wait(pending_reason, 30, "a reason for the pending H100 endpoint")
+        assert "no node has resource accelerator:H100-80GB" in reason
+        time.sleep(3)  # it stays pending, and nothing of it was left running
+        with server.client() as http:
+            assert http.get("/v1/endpoints/on-h100").json()["status"] == "pending"
+        assert len(_live_replicas(server)) == 1
+
+
+def test_a_lost_node_moves_its_replicas_without_duplicates_when_it_returns(
+    ray_cluster: RayTestCluster, backend: RayBackend, home: Path
+) -> None:
+    with live_server(home, backend=backend, **FAST) as server:
+        _deploy(server, "chat", replicas=3)
+        server.wait_ready("chat", timeout=180)
+        before = _wait(lambda: _ready(server, 3), 60, "3 ready replicas")
+        by_node: dict[str, list[Replica]] = {}
+        for replica in before:
+            by_node.setdefault(ray_cluster.label_of(replica.node) or "?", []).append(replica)
+        lost_label = max(by_node, key=lambda label: len(by_node[label]))
+        lost = by_node[lost_label]
+
+        ray_cluster.cluster.remove_node(ray_cluster.nodes.pop(lost_label), allow_graceful=False)
+
+        def moved() -> list[Replica] | None:
+            ready = _ready(server, 3)
+            if ready and not {r.id for r in lost} & {r.id for r in ready}:
+                return ready
+            return None
+
+        after = _wait(moved, 120, "the lost node's replicas to be replaced")
+        assert all(ray_cluster.label_of(r.node) not in (lost_label, None) for r in after)
+        _wait(
+            lambda: not any(psutil.pid_exists(r.pid) for r in lost if r.pid),
+            30,
+            "the lost node's replica processes to end",
+        )
+        assert {_chat(server, "chat") for _ in range(10)} <= {f"hello from {r.id}" for r in after}
+
+        ray_cluster.add(lost_label)  # the node comes back
+        time.sleep(5)  # several reconcile and health ticks
+        final = _ready(server, 3)
+        assert final is not None and {r.id for r in final} == {r.id for r in after}
+        assert _named_actors() == {r.id for r in after}
+
+
+def _handle(replica: Replica):  # type: ignore[no-untyped-def]
+    from regolo.server.control.reconciler import handle_of
+
+    return handle_of(replica)

@@ -1,0 +1,131 @@
+"""Pure decisions: spare capacity, visibility, completion windows, result files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from regolo.server.batch.access import may_see
+from regolo.server.batch.capacity import ReplicaSlots, spare_slots
+from regolo.server.batch.results import LineRecord, build_result_files
+from regolo.server.batch.status import window_seconds
+from regolo.server.gateway.routing_table import RouteDeployment, RouteReplica
+from regolo.server.specs import Principal
+
+
+@pytest.mark.parametrize(
+    ("slots", "online", "batch", "spare"),
+    [
+        (4, 0, 0, 3),
+        (4, 0, 3, 0),
+        (4, 1, 0, 2),
+        (4, 3, 0, 0),
+        (4, 9, 0, 0),
+        (1, 0, 0, 1),
+        (1, 1, 0, 0),
+    ],
+)
+def test_batch_work_leaves_a_slot_for_online_requests(
+    slots: int, online: int, batch: int, spare: int
+) -> None:
+    assert spare_slots(slots, online, batch) == spare
+
+
+def test_replica_slots_fill_the_freest_replica_first() -> None:
+    online = {"a": 2, "b": 0}
+    slots = ReplicaSlots(4, lambda replica_id: online[replica_id])
+    deployment = RouteDeployment(
+        deployment_id="d",
+        version="1",
+        traffic_weight=1.0,
+        served_model_name="m",
+        replicas=(
+            RouteReplica(replica_id="a", address="x"),
+            RouteReplica(replica_id="b", address="y"),
+        ),
+    )
+    picked = [slots.acquire(deployment) for _ in range(5)]
+    assert [r.replica_id if r else None for r in picked] == ["b", "b", "a", "b", None]
+    slots.release(picked[0])  # type: ignore[arg-type]
+    assert slots.acquire(deployment) is not None
+
+
+def principal(scopes: set[str], key_id: str = "k1", account_id: str = "acme") -> Principal:
+    return Principal(account_id=account_id, key_id=key_id, scopes=frozenset(scopes))
+
+
+@pytest.mark.parametrize(
+    ("caller", "endpoint_name", "seen"),
+    [
+        (principal({"admin"}, key_id="other"), "beta", True),
+        (principal({"inference:alpha"}, key_id="other"), "beta", False),
+        (principal({"inference:beta"}, key_id="other"), "beta", True),
+        (principal({"inference:*"}, key_id="other"), "beta", True),
+        (principal({"inference:alpha"}, key_id="owner"), "beta", True),
+        (principal({"inference:alpha"}, key_id="other"), None, False),
+        (principal({"inference:*"}, key_id="other"), None, True),
+        (principal({"admin"}, account_id="globex"), "beta", False),
+    ],
+)
+def test_who_may_see_a_batch(caller: Principal, endpoint_name: str | None, seen: bool) -> None:
+    assert may_see(caller, account_id="acme", key_id="owner", endpoint_name=endpoint_name) is seen
+
+
+@pytest.mark.parametrize(
+    ("window", "seconds"),
+    [
+        ("24h", 86400),
+        ("1h", 3600),
+        ("7d", 604800),
+        ("8d", None),
+        ("0h", None),
+        ("24", None),
+        ("h", None),
+        ("-1h", None),
+    ],
+)
+def test_completion_windows(window: str, seconds: int | None) -> None:
+    assert window_seconds(window) == seconds
+
+
+def record(line_no: int, state: str = "done", status: int | None = 200, **kw: object) -> LineRecord:
+    fields: dict[str, object] = {
+        "line_no": line_no,
+        "custom_id": f"c{line_no}",
+        "state": state,
+        "request_id": f"r{line_no}",
+        "status_code": status,
+        "response_body": '{"ok": true}' if status else None,
+        "error_code": None,
+        "error_message": None,
+    }
+    fields.update(kw)
+    return LineRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_result_files_split_and_order_lines_deterministically() -> None:
+    records = [
+        record(3, status=400),
+        record(1),
+        record(2, state="pending", status=None),
+        record(4, status=None, error_code="request_failed", error_message="down"),
+    ]
+    first = build_result_files("batch_abc", "expired", records)
+    again = build_result_files("batch_abc", "expired", list(reversed(records)))
+    assert first == again
+    output = [json.loads(line) for line in first.output.splitlines()]
+    errors = [json.loads(line) for line in first.errors.splitlines()]
+    assert output == [
+        {
+            "id": "batch_req_abc_1",
+            "custom_id": "c1",
+            "response": {"status_code": 200, "request_id": "r1", "body": {"ok": True}},
+            "error": None,
+        }
+    ]
+    assert [(e["custom_id"], (e["error"] or {}).get("code")) for e in errors] == [
+        ("c2", "batch_expired"),
+        ("c3", None),
+        ("c4", "request_failed"),
+    ]
