@@ -88,10 +88,14 @@ def _start_flusher(usage: Any) -> None:
     def run() -> None:
         while True:
             time.sleep(1.0)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             written = flusher.flush()
             if written:
-                print(f"flushed {written} in {time.perf_counter() - started:.3f}s", file=sys.stderr)
+                print(
+                    f"flushed {written} in {time.perf_counter() - started:.3f} s,"
+                    f" {time.thread_time() - cpu:.3f} s CPU",
+                    file=sys.stderr,
+                )
 
     threading.Thread(target=run, daemon=True, name="metrics-flusher").start()
 

@@ -75,7 +75,9 @@ def test_add_by_hugging_face_url_downloads_pins_and_inspects(server: LiveServer)
             json={"url": "hf://acme/tiny-llama@main", "name": "tiny-llama", "version": "1.1"},
         )
         assert second.status_code == 201, second.text
-        assert [v["version"] for v in http.get("/v1/library/models/tiny-llama").json()["versions"]] == [
+        assert [
+            v["version"] for v in http.get("/v1/library/models/tiny-llama").json()["versions"]
+        ] == [
             "1.0",
             "1.1",
         ]
@@ -116,7 +118,9 @@ def test_missing_repo_fails_clearly_before_any_row(server: LiveServer, hub: HubM
         "acme/../../etc",
     ],
 )
-def test_ssrf_and_traversal_are_refused_without_a_connection(server: LiveServer, template: str) -> None:
+def test_ssrf_and_traversal_are_refused_without_a_connection(
+    server: LiveServer, template: str
+) -> None:
     with Canary() as canary, server.client() as http:
         response = http.post("/v1/library/models", json={"url": template.format(port=canary.port)})
         assert response.status_code == 400, response.text

@@ -33,7 +33,13 @@ def test_readme_examples_run(home: Path) -> None:
         (home.parent / ".regolo").mkdir(exist_ok=True)
         (home.parent / ".regolo" / "admin-key").write_text(server.admin_key + "\n")
         outputs = []
-        exports = "\n".join(line for lang, code in blocks if lang == "bash" for line in code.splitlines() if line.startswith("export "))
+        exports = "\n".join(
+            line
+            for lang, code in blocks
+            if lang == "bash"
+            for line in code.splitlines()
+            if line.startswith("export ")
+        )
         for lang, code in blocks:
             if lang == "bash":
                 script = code.replace("http://127.0.0.1:8000", server.base_url)

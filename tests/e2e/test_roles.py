@@ -82,7 +82,11 @@ def test_gateway_and_controllers_share_postgres_and_fail_over(
         return process
 
     leader = start("controller", "leader")  # first start: creates the key and the demo endpoint
-    key = _wait(lambda: (home / "admin-key").is_file() and (home / "admin-key").read_text().strip(), 60, "key")
+    key = _wait(
+        lambda: (home / "admin-key").is_file() and (home / "admin-key").read_text().strip(),
+        60,
+        "key",
+    )
     start("controller", "standby", "--no-demo")
     start("api", "api", "--no-demo")
     start("gateway", "gateway", "--no-demo")
@@ -95,7 +99,12 @@ def test_gateway_and_controllers_share_postgres_and_fail_over(
         return httpx.get(f"{api}/v1/endpoints/demo", headers=headers, timeout=10).json()  # type: ignore[no-any-return]
 
     _wait(lambda: endpoint().get("status") == "ready", 180, "the demo endpoint")
-    assert httpx.post(f"{gateway}/v1/chat/completions", json=chat, headers=headers, timeout=60).status_code == 200
+    assert (
+        httpx.post(
+            f"{gateway}/v1/chat/completions", json=chat, headers=headers, timeout=60
+        ).status_code
+        == 200
+    )
     # The api role has no gateway, the gateway role no control API.
     assert httpx.post(f"{api}/v1/chat/completions", json=chat, headers=headers).status_code == 404
     assert httpx.get(f"{gateway}/v1/endpoints", headers=headers).status_code == 404
@@ -105,13 +114,22 @@ def test_gateway_and_controllers_share_postgres_and_fail_over(
     leader.kill()  # kill -9: no lease release, no replica shutdown
     leader.wait(10)
     # The gateway keeps serving from its table; the replica outlived its controller.
-    assert httpx.post(f"{gateway}/v1/chat/completions", json=chat, headers=headers, timeout=60).status_code == 200
+    assert (
+        httpx.post(
+            f"{gateway}/v1/chat/completions", json=chat, headers=headers, timeout=60
+        ).status_code
+        == 200
+    )
 
     # Scaling up now needs the standby to take over the lease and act.
-    patched = httpx.patch(f"{api}/v1/endpoints/demo", json={"replicas": 2}, headers=headers, timeout=10)
+    patched = httpx.patch(
+        f"{api}/v1/endpoints/demo", json={"replicas": 2}, headers=headers, timeout=10
+    )
     assert patched.status_code == 200, patched.text
     body = _wait(
-        lambda: (b := endpoint())["status"] == "ready" and b["ready_replicas"] == 2 and b, 180, "two replicas"
+        lambda: (b := endpoint())["status"] == "ready" and b["ready_replicas"] == 2 and b,
+        180,
+        "two replicas",
     )
     assert body["deployments"][0]["replicas"] == 2
     standby_replicas = [c.pid for p in processes if p.poll() is None for c in _children(p.pid)]
@@ -119,4 +137,9 @@ def test_gateway_and_controllers_share_postgres_and_fail_over(
     assert psutil.pid_exists(first_replica[0])
     assert len(standby_replicas) == 1
     for _ in range(5):
-        assert httpx.post(f"{gateway}/v1/chat/completions", json=chat, headers=headers, timeout=60).status_code == 200
+        assert (
+            httpx.post(
+                f"{gateway}/v1/chat/completions", json=chat, headers=headers, timeout=60
+            ).status_code
+            == 200
+        )

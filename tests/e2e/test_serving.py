@@ -51,7 +51,9 @@ def test_two_replicas_serve_and_a_killed_one_is_replaced(home: Path) -> None:
     with live_server(home, **FAST_HEALTH) as server:
         _add_demo_as(server, "smol")
         with server.client() as http:
-            created = http.post("/v1/endpoints", json={"name": "chat", "model": "smol", "replicas": 2})
+            created = http.post(
+                "/v1/endpoints", json={"name": "chat", "model": "smol", "replicas": 2}
+            )
             assert created.status_code == 201, created.text
         server.wait_ready("chat")
         first, second = _replicas(server)
@@ -71,10 +73,12 @@ def test_two_replicas_serve_and_a_killed_one_is_replaced(home: Path) -> None:
 
         os.kill(first.pid, signal.SIGKILL)  # type: ignore[arg-type]
         replaced = _wait(
-            lambda: [r for r in _replicas(server) if r.state == "ready" and r.id != first.id]
-            if len([r for r in _replicas(server) if r.state == "ready"]) == 2
-            and first.id not in {r.id for r in _replicas(server)}
-            else None,
+            lambda: (
+                [r for r in _replicas(server) if r.state == "ready" and r.id != first.id]
+                if len([r for r in _replicas(server) if r.state == "ready"]) == 2
+                and first.id not in {r.id for r in _replicas(server)}
+                else None
+            ),
             90,
             "the killed replica to be replaced",
         )
@@ -161,12 +165,18 @@ def test_restart_after_kill_9_readopts_replicas_without_duplicates(home: Path) -
     platform = _start_platform(home, port)
     replica_pids: set[int] = set()
     try:
-        key = _wait(lambda: (home / "admin-key").is_file() and (home / "admin-key").read_text().strip(), 60, "key")
+        key = _wait(
+            lambda: (home / "admin-key").is_file() and (home / "admin-key").read_text().strip(),
+            60,
+            "key",
+        )
         headers = {"Authorization": f"Bearer {key}"}
 
         def demo_status() -> str | None:
             try:
-                return httpx.get(f"{base}/v1/endpoints/demo", headers=headers, timeout=5).json()["status"]
+                return httpx.get(f"{base}/v1/endpoints/demo", headers=headers, timeout=5).json()[
+                    "status"
+                ]
             except httpx.HTTPError:
                 return None
 
@@ -191,7 +201,11 @@ def test_restart_after_kill_9_readopts_replicas_without_duplicates(home: Path) -
         reply = httpx.post(
             f"{base}/v1/chat/completions",
             headers=headers,
-            json={"model": "demo", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4},
+            json={
+                "model": "demo",
+                "messages": [{"role": "user", "content": "Hi"}],
+                "max_tokens": 4,
+            },
             timeout=60,
         )
         assert reply.status_code == 200, reply.text

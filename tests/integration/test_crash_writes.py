@@ -32,7 +32,26 @@ ROUNDS = 20
 WRITERS = 3
 pytestmark = pytest.mark.timeout(420)
 
-SERVE = "from regolo.server.main import serve; import sys; serve(home=sys.argv[1], port=int(sys.argv[2]), demo=False)"
+# A warm parent imports the platform once and forks one server per round, so each of
+# the 20+ rounds pays for a start, not for importing everything again. Each child is a
+# whole server process (``serve(home=..., port=..., demo=False)``) that the test kills
+# with SIGKILL; SIGCHLD is ignored so dead children are reaped at once.
+FORK_SERVER = """
+import os, signal, sys
+from regolo.server.main import serve
+home, port, log_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+for _ in sys.stdin:
+    pid = os.fork()
+    if pid == 0:
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        serve(home=home, port=port, demo=False)
+        os._exit(0)
+    print(pid, flush=True)
+"""
 
 
 @dataclass
@@ -49,40 +68,65 @@ class Server:
     def __init__(self, home: Path) -> None:
         self.home = home
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = home.parent / "server.log"
+        env = {**os.environ, "REGOLO_BACKEND": "fake", "REGOLO_LOG_LEVEL": "warning", "REGOLO_DEMO": "false"}
+        env.pop("REGOLO_DATABASE_URL", None)
+        self.forker = subprocess.Popen(
+            [sys.executable, "-c", FORK_SERVER, str(home), str(self.port), str(self.log_path)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.pid: int | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = {**os.environ, "REGOLO_BACKEND": "fake", "REGOLO_LOG_LEVEL": "warning", "REGOLO_DEMO": "false"}
-        env.pop("REGOLO_DATABASE_URL", None)
-        log = (self.home.parent / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, str(self.home), str(self.port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        assert self.forker.stdin is not None and self.forker.stdout is not None
+        self.forker.stdin.write("start\n")
+        self.forker.stdin.flush()
+        self.pid = int(self.forker.stdout.readline())
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, (self.home.parent / "server.log").read_text()[-3000:]
+            assert _alive(self.pid), self._log_tail()
             try:
                 if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
-            time.sleep(0.1)
-        raise AssertionError("the server did not come up")
+            time.sleep(0.05)
+        raise AssertionError("the server did not come up\n" + self._log_tail())
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
+        if self.pid is not None and _alive(self.pid):
+            os.kill(self.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while _alive(self.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert not _alive(self.pid)
+        self.pid = None
+
+    def close(self) -> None:
+        self.kill()
+        self.forker.kill()
+        self.forker.wait(timeout=30)
 
     def admin_key(self) -> str:
         return (self.home / "admin-key").read_text().strip()
+
+    def _log_tail(self) -> str:
+        return self.log_path.read_text()[-3000:] if self.log_path.exists() else ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.fixture
@@ -92,7 +136,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     try:
         yield running
     finally:
-        running.kill()
+        running.close()
 
 
 def _writer(server: Server, ledger: Ledger, writer: int, round_no: int, stop: threading.Event) -> None:

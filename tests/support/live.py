@@ -49,7 +49,9 @@ class LiveServer:
             timeout=120,
         )
 
-    def wait_ready(self, endpoint: str, timeout: float = 180.0, key: str | None = None) -> dict[str, Any]:
+    def wait_ready(
+        self, endpoint: str, timeout: float = 180.0, key: str | None = None
+    ) -> dict[str, Any]:
         """Poll the API until the endpoint is ready; fail loudly with its last state."""
         deadline = time.monotonic() + timeout
         body: dict[str, Any] = {}

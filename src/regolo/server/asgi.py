@@ -44,11 +44,16 @@ async def send_json(
     send: Any, status: int, body: Any, headers: dict[str, str] | None = None
 ) -> None:
     payload = json.dumps(body).encode()
-    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": payload})
 
 
 async def send_error(send: Any, error: RegoloError, request_id: str) -> None:
-    await send_json(send, error.status_code, error.body(), {**error.headers, "x-request-id": request_id})
+    await send_json(
+        send, error.status_code, error.body(), {**error.headers, "x-request-id": request_id}
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -32,10 +33,14 @@ def serve(
     settings: Settings | None = None,
 ) -> None:
     overrides: dict[str, Any] = {
-        k: v for k, v in {"host": host, "port": port, "role": role, "home": home}.items() if v is not None
+        k: v
+        for k, v in {"host": host, "port": port, "role": role, "home": home}.items()
+        if v is not None
     }
     settings = settings or Settings(**overrides)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     platform = Platform.open(settings)
     admin_key = bootstrap(platform.db, settings.home)
     demo_deployed = False
@@ -74,7 +79,11 @@ def _print_banner(settings: Settings, admin_key: str | None) -> None:
         f"  Admin key : {key_file}",
     ]
     if admin_key is not None:
-        lines += ["", "  Your admin key (shown once, also saved to the file above):", f"    {admin_key}"]
+        lines += [
+            "",
+            "  Your admin key (shown once, also saved to the file above):",
+            f"    {admin_key}",
+        ]
     print("\n".join(lines) + "\n", flush=True)
 
 
@@ -92,7 +101,9 @@ def _announce_when_ready(platform: Platform, settings: Settings, admin_key: str 
         time.sleep(1)
         try:
             with platform.db.read() as session:
-                status = session.scalar(select(Endpoint.status).where(Endpoint.name == DEMO_ENDPOINT))
+                status = session.scalar(
+                    select(Endpoint.status).where(Endpoint.name == DEMO_ENDPOINT)
+                )
         except Exception:  # the store may be closing at shutdown
             return
         if status == "ready":
@@ -103,17 +114,25 @@ def _announce_when_ready(platform: Platform, settings: Settings, admin_key: str 
     else:
         return
     key = admin_key or f"$(cat {settings.home / 'admin-key'})"
-    print(
-        f"""
+    print(ready_message(settings.base_url, key), flush=True)
+
+
+def ready_message(base_url: str, key: str) -> str:
+    """The copy-paste examples printed once the demo endpoint answers."""
+    body = json.dumps({"model": DEMO_ENDPOINT, "messages": [{"role": "user", "content": "Hello!"}]})
+    return f"""
 The demo endpoint is ready. Try it:
 
-  curl {settings.base_url}/v1/chat/completions \\
+  curl {base_url}/v1/chat/completions \\
     -H "Authorization: Bearer {key}" \\
     -H "Content-Type: application/json" \\
-    -d '{{"model": "{DEMO_ENDPOINT}", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
+    -d '{body}'
 
-  python -c 'from openai import OpenAI; c = OpenAI(base_url="{settings.base_url}/v1", api_key="{key}"); \\
-print(c.chat.completions.create(model="{DEMO_ENDPOINT}", messages=[{{"role": "user", "content": "Hello!"}}]).choices[0].message.content)'
-""",
-        flush=True,
-    )
+  # Python (pip install openai)
+  from openai import OpenAI
+  client = OpenAI(base_url="{base_url}/v1", api_key="{key}")
+  reply = client.chat.completions.create(
+      model="{DEMO_ENDPOINT}", messages=[{{"role": "user", "content": "Hello!"}}]
+  )
+  print(reply.choices[0].message.content)
+"""

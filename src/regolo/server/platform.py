@@ -58,7 +58,9 @@ class Platform:
         platform.catalog = _load_catalog(settings)
         from regolo.server.library.downloads import Downloader
 
-        platform.downloader = Downloader(db, settings, on_ready=platform.notify_desired_state_changed)
+        platform.downloader = Downloader(
+            db, settings, on_ready=platform.notify_desired_state_changed
+        )
         platform.gateway = create_gateway(
             authenticator=platform.authenticator,
             endpoint_domain=settings.endpoint_domain,
@@ -117,8 +119,12 @@ class Platform:
         )
         controller = Controller(on_change=self._routing_changed)
         controller.add("leader", lease.step, self.settings.leader_lease_seconds / 3)
-        controller.add("reconcile", lease.guard(reconciler.tick), self.settings.reconcile_interval_seconds)
-        controller.add("health", lease.guard(self.health.tick), self.settings.health_interval_seconds)
+        controller.add(
+            "reconcile", lease.guard(reconciler.tick), self.settings.reconcile_interval_seconds
+        )
+        controller.add(
+            "health", lease.guard(self.health.tick), self.settings.health_interval_seconds
+        )
         controller.add("routing", self._refresh_routing, self.settings.routing_refresh_seconds)
         for name, step, interval_seconds in _feature_loops(self):
             controller.add(name, lease.guard(step), interval_seconds)
@@ -176,13 +182,17 @@ class Platform:
             return 0, "cpu"
         return instance.gpu_count, instance.accelerator
 
-    def runtime_for(self, artifact: ModelArtifact, resources: Resources, requested: str | None) -> str:
+    def runtime_for(
+        self, artifact: ModelArtifact, resources: Resources, requested: str | None
+    ) -> str:
         if requested:
             runtime = get_runtime(requested)
             return str(runtime.name)
         return str(choose_runtime(artifact, resources).name)
 
-    def check_instance(self, instance_type: str | None, model: str, version: str, account_id: str) -> None:
+    def check_instance(
+        self, instance_type: str | None, model: str, version: str, account_id: str
+    ) -> None:
         """Hook for sizing checks at create time (instance exists and fits the model)."""
         if instance_type is None:
             return
@@ -212,7 +222,11 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-FEATURE_LOOP_MODULES = ("regolo.server.metrics.loops", "regolo.server.billing.loops", "regolo.server.batch.loops")
+FEATURE_LOOP_MODULES = (
+    "regolo.server.metrics.loops",
+    "regolo.server.billing.loops",
+    "regolo.server.batch.loops",
+)
 
 
 def _feature_loops(platform: Platform) -> list[tuple[str, Any, float]]:

@@ -218,3 +218,40 @@ def test_a_restarted_runner_requeues_lines_left_running(world: BatchWorld) -> No
     batch = world.batch(batch_id)
     assert (batch.total, batch.completed) == (3, 3)
     assert len(world.file_lines(batch.output_file_id)) == 3
+
+
+def test_at_most_n_running_batches_per_account(world: BatchWorld) -> None:
+    world.replica.behaviour.mode = "slow"
+    world.replica.behaviour.delay_seconds = 0.1
+    first = world.submit([chat_line(f"a{i}") for i in range(4)])
+    world.clock.advance(1)
+    second = world.submit([chat_line(f"b{i}") for i in range(4)])
+
+    async def scenario() -> None:
+        runner = world.runner(max_running_per_account=1)
+        await runner.step()
+        assert world.batch(first).status == "in_progress"
+        assert world.batch(second).status == "validating"  # queued behind the first
+        await run_until(runner, is_final(world, second))
+        await runner.close()
+
+    asyncio.run(scenario())
+    assert world.batch(first).status == world.batch(second).status == "completed"
+
+
+def test_a_batch_still_queued_when_its_window_ends_expires(world: BatchWorld) -> None:
+    first = world.submit([chat_line("a")], window_seconds=86400)
+    queued = world.submit([chat_line("b")], window_seconds=60)
+    with world.db.write() as session:
+        batch = session.get(jobs.BatchJob, first)
+        assert batch is not None
+        batch.status = "in_progress"  # holds the account's only slot
+
+    async def scenario() -> None:
+        runner = world.runner(max_running_per_account=1)
+        world.clock.advance(61)
+        await runner.step()
+        await runner.close()
+
+    asyncio.run(scenario())
+    assert world.batch(queued).status == "expired"

@@ -37,7 +37,9 @@ class CreatedAccountOut(AccountOut):
 
 
 @router.post("", status_code=201, response_model=CreatedAccountOut)
-def create(body: AccountCreate, request: Request, _: Principal = Depends(superadmin)) -> dict[str, Any]:
+def create(
+    body: AccountCreate, request: Request, _: Principal = Depends(superadmin)
+) -> dict[str, Any]:
     try:
         with platform(request).db.write() as session:
             account, raw_key = create_account(session, body.name)
@@ -51,7 +53,10 @@ def create(body: AccountCreate, request: Request, _: Principal = Depends(superad
 def list_accounts(request: Request, _: Principal = Depends(superadmin)) -> dict[str, Any]:
     with platform(request).db.read() as session:
         rows = session.scalars(select(Account).order_by(Account.created_at)).all()
-        return {"object": "list", "data": [AccountOut.model_validate(r).model_dump(mode="json") for r in rows]}
+        return {
+            "object": "list",
+            "data": [AccountOut.model_validate(r).model_dump(mode="json") for r in rows],
+        }
 
 
 @router.get("/me", response_model=AccountOut)

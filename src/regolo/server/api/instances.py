@@ -88,14 +88,20 @@ def recommend_instances(
     with services.db.read() as session:
         model = find_model(session, caller.account_id, name)
         row = next(
-            (v for v in session.query(ModelVersion).filter_by(model_id=model.id) if v.version == version),
+            (
+                v
+                for v in session.query(ModelVersion).filter_by(model_id=model.id)
+                if v.version == version
+            ),
             None,
         )
     if row is None:
         raise NotFound(f"model {name!r} has no version {version!r}", param="version")
     facts = facts_of(row)
     if facts is None:
-        raise NotFound(f"{name}:{version} has not been inspected yet ({row.status})", param="version")
+        raise NotFound(
+            f"{name}:{version} has not been inspected yet ({row.status})", param="version"
+        )
     fits = fits_for(services, facts, concurrency=concurrency, context_length=context_length)
     data = [
         InstanceFitOut(

@@ -54,7 +54,9 @@ def key_out(row: ApiKey) -> dict[str, Any]:
 
 def _expiry(body: KeyCreate) -> datetime | None:
     if body.expires_at is not None and body.expires_in_seconds is not None:
-        raise ValidationFailed("give expires_at or expires_in_seconds, not both", param="expires_at")
+        raise ValidationFailed(
+            "give expires_at or expires_in_seconds, not both", param="expires_at"
+        )
     if body.expires_in_seconds is not None:
         return datetime.now(UTC) + timedelta(seconds=body.expires_in_seconds)
     if body.expires_at is not None:

@@ -78,8 +78,10 @@ def version_out(model: Model, row: ModelVersion) -> dict[str, Any]:
         status=row.status,
         status_reason=row.status_reason,
         progress=Progress(
-            bytes_done=row.bytes_done, bytes_total=row.bytes_total,
-            files_done=row.files_done, files_total=row.files_total,
+            bytes_done=row.bytes_done,
+            bytes_total=row.bytes_total,
+            files_done=row.files_done,
+            files_total=row.files_total,
         ),
         facts=row.facts,
         trust_remote_code=row.trust_remote_code,
@@ -89,7 +91,9 @@ def version_out(model: Model, row: ModelVersion) -> dict[str, Any]:
 
 def model_out(session: Session, model: Model) -> dict[str, Any]:
     versions = session.scalars(
-        select(ModelVersion).where(ModelVersion.model_id == model.id).order_by(ModelVersion.created_at)
+        select(ModelVersion)
+        .where(ModelVersion.model_id == model.id)
+        .order_by(ModelVersion.created_at)
     ).all()
     return ModelOut(
         id=model.id,
@@ -105,7 +109,9 @@ def _default_name(display_name: str) -> str:
 
 
 @router.post("", status_code=201, response_model=ModelVersionOut)
-def add_model(body: ModelAdd, request: Request, caller: Principal = Depends(admin)) -> dict[str, Any]:
+def add_model(
+    body: ModelAdd, request: Request, caller: Principal = Depends(admin)
+) -> dict[str, Any]:
     services = platform(request)
     settings = services.settings
     source = parse_model_source(
@@ -118,10 +124,18 @@ def add_model(body: ModelAdd, request: Request, caller: Principal = Depends(admi
         facts = inspect_model(source.local_path)
         with services.db.write() as session:
             row = service.new_version(
-                session, account_id=caller.account_id, name=name, version=version,
-                source_kind="local", source_uri=source.uri, local_path=str(source.local_path),
-                status="ready", facts=facts_dict(facts), bytes_done=facts.size_bytes,
-                bytes_total=facts.size_bytes, trust_remote_code=body.trust_remote_code,
+                session,
+                account_id=caller.account_id,
+                name=name,
+                version=version,
+                source_kind="local",
+                source_uri=source.uri,
+                local_path=str(source.local_path),
+                status="ready",
+                facts=facts_dict(facts),
+                bytes_done=facts.size_bytes,
+                bytes_total=facts.size_bytes,
+                trust_remote_code=body.trust_remote_code,
             )
             return version_out(find_model(session, caller.account_id, name), row)
     resolved = resolve(
@@ -134,10 +148,19 @@ def add_model(body: ModelAdd, request: Request, caller: Principal = Depends(admi
     dest = safe_join(settings.models_dir, caller.account_id, name, version)
     with services.db.write() as session:
         row = service.new_version(
-            session, account_id=caller.account_id, name=name, version=version, source_kind="hf",
-            source_uri=source.uri, repo_id=source.repo_id, revision=source.revision,
-            commit_sha=resolved.commit_sha, local_path=str(dest), status="downloading",
-            bytes_total=resolved.total_bytes, files_total=len(resolved.chosen),
+            session,
+            account_id=caller.account_id,
+            name=name,
+            version=version,
+            source_kind="hf",
+            source_uri=source.uri,
+            repo_id=source.repo_id,
+            revision=source.revision,
+            commit_sha=resolved.commit_sha,
+            local_path=str(dest),
+            status="downloading",
+            bytes_total=resolved.total_bytes,
+            files_total=len(resolved.chosen),
             trust_remote_code=body.trust_remote_code,
         )
         out = version_out(find_model(session, caller.account_id, name), row)
@@ -147,11 +170,16 @@ def add_model(body: ModelAdd, request: Request, caller: Principal = Depends(admi
 
 @router.get("", response_model=ListResponse[ModelOut])
 def list_models(
-    request: Request, caller: Principal = Depends(admin), limit: int = Query(default=100, ge=1, le=1000)
+    request: Request,
+    caller: Principal = Depends(admin),
+    limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     with platform(request).db.read() as session:
         models = session.scalars(
-            select(Model).where(Model.account_id == caller.account_id).order_by(Model.created_at).limit(limit)
+            select(Model)
+            .where(Model.account_id == caller.account_id)
+            .order_by(Model.created_at)
+            .limit(limit)
         ).all()
         return {"object": "list", "data": [model_out(session, m) for m in models]}
 
@@ -163,7 +191,9 @@ def get_model(name: str, request: Request, caller: Principal = Depends(admin)) -
 
 
 @router.get("/{name}/versions/{version}", response_model=ModelVersionOut)
-def get_version(name: str, version: str, request: Request, caller: Principal = Depends(admin)) -> dict[str, Any]:
+def get_version(
+    name: str, version: str, request: Request, caller: Principal = Depends(admin)
+) -> dict[str, Any]:
     with platform(request).db.read() as session:
         model = find_model(session, caller.account_id, name)
         return version_out(model, _find_version(session, model, version))
@@ -171,7 +201,9 @@ def get_version(name: str, version: str, request: Request, caller: Principal = D
 
 def _find_version(session: Session, model: Model, version: str) -> ModelVersion:
     row = session.scalar(
-        select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == version)
+        select(ModelVersion).where(
+            ModelVersion.model_id == model.id, ModelVersion.version == version
+        )
     )
     if row is None:
         raise NotFound(f"model {model.name!r} has no version {version!r}", param="version")
@@ -185,22 +217,30 @@ def delete_model(
     services = platform(request)
     with services.db.write() as session:
         model = find_model(session, caller.account_id, name)
-        rows = [_find_version(session, model, version)] if version else list(
-            session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id))
+        rows = (
+            [_find_version(session, model, version)]
+            if version
+            else list(
+                session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id))
+            )
         )
         for row in rows:
             in_use = session.scalar(
-                select(Deployment.id).where(
-                    Deployment.model_version_id == row.id, Deployment.removed_at.is_(None)
-                ).limit(1)
+                select(Deployment.id)
+                .where(Deployment.model_version_id == row.id, Deployment.removed_at.is_(None))
+                .limit(1)
             )
             if in_use:
-                raise Conflict(f"{name}:{row.version} is deployed; delete its endpoints first", param="name")
+                raise Conflict(
+                    f"{name}:{row.version} is deployed; delete its endpoints first", param="name"
+                )
         owned_dirs = [Path(r.local_path) for r in rows if r.source_kind == "hf" and r.local_path]
         for row in rows:
             session.delete(row)
         session.flush()
-        if not version or not session.scalar(select(ModelVersion.id).where(ModelVersion.model_id == model.id)):
+        if not version or not session.scalar(
+            select(ModelVersion.id).where(ModelVersion.model_id == model.id)
+        ):
             session.delete(model)
     for directory in owned_dirs:
         if directory.is_relative_to(services.settings.models_dir):

@@ -78,6 +78,23 @@ def next_to_validate(db: Database, max_running_per_account: int) -> str | None:
     return None
 
 
+def expire_waiting(db: Database, now: datetime) -> int:
+    """Batches still queued for validation when their window ends expire with no lines."""
+    with db.write() as session:
+        waiting = session.scalars(
+            select(BatchJob).where(
+                BatchJob.status == BatchStatus.VALIDATING, BatchJob.expires_at <= now
+            )
+        ).all()
+        for batch in waiting:
+            batch.status, batch.outcome, batch.expired_at = (
+                BatchStatus.EXPIRED,
+                BatchStatus.EXPIRED,
+                now,
+            )
+        return len(waiting)
+
+
 def validate_batch(
     db: Database, store: FileStore, limits: BatchLimits, batch_id: str, now: datetime
 ) -> str:

@@ -41,6 +41,7 @@ from regolo.server.store.database import Database
 
 log = logging.getLogger("regolo.batch")
 Clock = Callable[[], datetime]
+SCALE_REQUEST_INTERVAL_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -70,6 +71,7 @@ class BatchRunner:
         self._client: httpx.AsyncClient | None = None
         self._adopted = False
         self._rng = random.Random()
+        self._scale_requested: dict[str, float] = {}
 
     # ---- the tick ----------------------------------------------------------------------
 
@@ -80,7 +82,8 @@ class BatchRunner:
             if released:
                 log.info("re-queued %d batch lines left running by a previous runner", released)
             self._adopted = True
-        changed = await self._validate_queued()
+        changed = bool(await asyncio.to_thread(jobs.expire_waiting, deps.db, deps.clock()))
+        changed |= await self._validate_queued()
         in_progress = await asyncio.to_thread(jobs.batch_ids, deps.db, {BatchStatus.IN_PROGRESS})
         for batch_id in in_progress:
             changed |= (
@@ -216,8 +219,7 @@ class BatchRunner:
                 )
             if endpoint.has_ready_replica():
                 return endpoint
-            if self.deps.on_no_ready_replica is not None:
-                self.deps.on_no_ready_replica(endpoint.endpoint_id)
+            self._request_replica(endpoint.endpoint_id)
             await asyncio.sleep(0.5)
         return None
 
@@ -232,6 +234,15 @@ class BatchRunner:
             await asyncio.sleep(self.deps.limits.idle_backoff_seconds)
             endpoint = self.deps.routes().by_id(endpoint.endpoint_id) or endpoint
         return None
+
+    def _request_replica(self, endpoint_id: str) -> None:
+        """Ask for a replica (scale from zero), at most once per interval per endpoint."""
+        hook = self.deps.on_no_ready_replica
+        now = time.monotonic()
+        if hook is None or now < self._scale_requested.get(endpoint_id, 0.0):
+            return
+        self._scale_requested[endpoint_id] = now + SCALE_REQUEST_INTERVAL_SECONDS
+        hook(endpoint_id)
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:

@@ -48,7 +48,9 @@ class LeaderLease:
         with self.db.write() as session:
             lease = session.get(Lease, CONTROLLER_LEASE, with_for_update=True)
             if lease is None:
-                session.add(Lease(name=CONTROLLER_LEASE, holder=self.holder, expires_at=now + self.ttl))
+                session.add(
+                    Lease(name=CONTROLLER_LEASE, holder=self.holder, expires_at=now + self.ttl)
+                )
                 return True
             if lease.holder == self.holder or lease.expires_at <= now:
                 lease.holder = self.holder

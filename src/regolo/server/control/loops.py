@@ -42,7 +42,9 @@ class Controller:
 
     def start(self) -> None:
         ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="regolo-controller", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="regolo-controller", daemon=True
+        )
         self._thread.start()
         ready.wait(timeout=10)
 
@@ -87,7 +89,7 @@ class Controller:
             if changed:
                 self._notify()
             wait = max(0.05, min(next_run.values()) - time.monotonic())
-            await _first_of(self._stopping, self._wake, timeout=wait)
+            await _first_of(self._stopping, self._wake, wait_seconds=wait)
 
     async def _guarded(self, loop: Loop) -> bool:
         started = time.monotonic()
@@ -110,10 +112,10 @@ class Controller:
             log.exception("routing update failed")
 
 
-async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+async def _first_of(*events: asyncio.Event, wait_seconds: float) -> None:
     waiters = [asyncio.ensure_future(event.wait()) for event in events]
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=wait_seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()

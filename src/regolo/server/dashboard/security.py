@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from regolo.server.asgi import Message, header
@@ -42,16 +41,3 @@ def with_security_headers(send: Any, request_id: str) -> Any:
 
 def wants_html(scope: dict[str, Any]) -> bool:
     return scope.get("method") == "GET" and "text/html" in (header(scope, b"accept") or "")
-
-
-def unauthenticated_body() -> bytes:
-    return json.dumps(
-        {
-            "error": {
-                "message": "sign in to the dashboard first",
-                "type": "authentication_error",
-                "param": None,
-                "code": "invalid_api_key",
-            }
-        }
-    ).encode()

@@ -29,7 +29,9 @@ PROGRESS_WRITE_INTERVAL_SECONDS = 0.5
 
 
 class Downloader:
-    def __init__(self, db: Database, settings: Settings, on_ready: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, on_ready: Callable[[], None] = lambda: None
+    ) -> None:
         self.db = db
         self.settings = settings
         self.on_ready = on_ready
@@ -41,7 +43,10 @@ class Downloader:
             if version_id in self._threads and self._threads[version_id].is_alive():
                 return
             thread = threading.Thread(
-                target=self._run, args=(version_id, resolved, dest_dir), name=f"download-{version_id}", daemon=True
+                target=self._run,
+                args=(version_id, resolved, dest_dir),
+                name=f"download-{version_id}",
+                daemon=True,
             )
             self._threads[version_id] = thread
             thread.start()
@@ -54,7 +59,9 @@ class Downloader:
         """Restart downloads a previous process left unfinished, pinned to their commit."""
         with self.db.read() as session:
             pending = session.scalars(
-                select(ModelVersion).where(ModelVersion.status == "downloading", ModelVersion.source_kind == "hf")
+                select(ModelVersion).where(
+                    ModelVersion.status == "downloading", ModelVersion.source_kind == "hf"
+                )
             ).all()
         for version in pending:
             source = ModelSource(

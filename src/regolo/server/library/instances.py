@@ -39,7 +39,9 @@ def check_instance_fits(
         row = session.scalar(
             select(ModelVersion)
             .join(Model)
-            .where(Model.account_id == account_id, Model.name == model, ModelVersion.version == version)
+            .where(
+                Model.account_id == account_id, Model.name == model, ModelVersion.version == version
+            )
         )
     facts = facts_of(row) if row is not None else None
     if facts is None:

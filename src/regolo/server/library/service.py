@@ -47,7 +47,9 @@ def new_version(
 ) -> ModelVersion:
     model = model_for(session, account_id, name)
     taken = session.scalar(
-        select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == version)
+        select(ModelVersion).where(
+            ModelVersion.model_id == model.id, ModelVersion.version == version
+        )
     )
     if taken is not None:
         raise Conflict(f"model {name!r} already has version {version!r}", param="version")

@@ -37,7 +37,9 @@ class ChangeFeed:
     def listen(self, on_change: Callable[[], None]) -> None:
         if not self.enabled or self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, args=(on_change,), name="regolo-listen", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(on_change,), name="regolo-listen", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

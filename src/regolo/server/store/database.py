@@ -89,7 +89,9 @@ def _translate_db_errors() -> Iterator[None]:
         yield
     except OperationalError as exc:
         # Locked, read-only, disk full, connection lost: the store is unavailable for now.
-        raise Unavailable("the database is unavailable, retry shortly", retry_after_seconds=2) from exc
+        raise Unavailable(
+            "the database is unavailable, retry shortly", retry_after_seconds=2
+        ) from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise Unavailable("the database connection was lost, retry shortly") from exc
