@@ -85,9 +85,11 @@ def _start_flusher(usage: Any) -> None:
     upgrade(db.write_engine)
     flusher = UsageFlusher(db, usage)
 
+    from regolo.server.metrics.loops import FLUSH_INTERVAL_SECONDS
+
     def run() -> None:
         while True:
-            time.sleep(1.0)
+            time.sleep(FLUSH_INTERVAL_SECONDS)
             started, cpu = time.perf_counter(), time.thread_time()
             written = flusher.flush()
             if written:
@@ -133,7 +135,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 before = _cpu_seconds(pids[name])
                 result = wrk(url, 32, args.duration, args.load_cpus, lua.name)
                 if name == "on":
-                    time.sleep(1.5)  # let the flusher write this round's records
+                    time.sleep(3.5)  # let the flusher write this round's records
                 used = _cpu_seconds(pids[name]) - before
                 served = result["requests_per_second"] * args.duration
                 result["gateway_cpu_ms_per_request"] = round(used * 1000 / max(served, 1), 4)
@@ -155,7 +157,9 @@ def _cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
-def summarise(rounds: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> dict[str, Any]:
+def summarise(
+    rounds: dict[str, list[dict[str, float]]], args: argparse.Namespace
+) -> dict[str, Any]:
     off = statistics.median(r["requests_per_second"] for r in rounds["off"])
     on = statistics.median(r["requests_per_second"] for r in rounds["on"])
     cpu_off = statistics.median(r["gateway_cpu_ms_per_request"] for r in rounds["off"])

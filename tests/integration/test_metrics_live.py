@@ -28,7 +28,9 @@ N_OK, N_FAILED = 12, 3
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, ServingFakeBackend]]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LiveServer, ServingFakeBackend]]:
     home = tmp_path_factory.mktemp("metrics-home")
     backend = ServingFakeBackend()
     try:
@@ -66,7 +68,9 @@ def _known_load(server: LiveServer, backend: ServingFakeBackend, replica_id: str
 
 def _metrics(server: LiveServer, time_range: str = "15m") -> dict[str, Any]:
     with server.client() as http:
-        response = http.get("/v1/endpoints/sentiment-api/metrics", params={"time_range": time_range})
+        response = http.get(
+            "/v1/endpoints/sentiment-api/metrics", params={"time_range": time_range}
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -129,7 +133,10 @@ def test_prometheus_page(served: tuple[LiveServer, ServingFakeBackend]) -> None:
         (s.labels["endpoint"], s.labels["version"], s.labels["status"]): s.value
         for s in families["regolo_requests"].samples if s.name == "regolo_requests_total"
     }  # fmt: skip
-    assert requests == {("sentiment-api", "1.0", "200"): N_OK, ("sentiment-api", "1.0", "500"): N_FAILED}
+    assert requests == {
+        ("sentiment-api", "1.0", "200"): N_OK,
+        ("sentiment-api", "1.0", "500"): N_FAILED,
+    }
     latency = families["regolo_request_latency_seconds"]
     inf = [s for s in latency.samples if s.name.endswith("_bucket") and s.labels["le"] == "+Inf"]
     assert sum(s.value for s in inf) == N_OK + N_FAILED
@@ -198,6 +205,8 @@ def test_cli_metrics_and_health(served: tuple[LiveServer, ServingFakeBackend]) -
     health = runner.invoke(cli_app, ["endpoints", "health", "sentiment-api"], obj=client)
     assert health.exit_code == 0, health.output
     assert "healthy" in health.output and "ready 1 / 1" in health.output
-    bad = runner.invoke(cli_app, ["endpoints", "metrics", "sentiment-api", "--range", "2y"], obj=client)
+    bad = runner.invoke(
+        cli_app, ["endpoints", "metrics", "sentiment-api", "--range", "2y"], obj=client
+    )
     assert bad.exit_code != 0
     client.close()

@@ -240,6 +240,8 @@ def test_a_lost_node_moves_its_replicas_without_duplicates_when_it_returns(
             return None
 
         after = _wait(moved, 120, "the lost node's replicas to be replaced")
+        # Ray's node and actor state said so (not only failed probes).
+        print({r.id: (r.state, r.reason) for r in _rows(server, [r.id for r in lost])})
         assert all(ray_cluster.label_of(r.node) not in (lost_label, None) for r in after)
         _wait(
             lambda: not any(psutil.pid_exists(r.pid) for r in lost if r.pid),
@@ -253,6 +255,11 @@ def test_a_lost_node_moves_its_replicas_without_duplicates_when_it_returns(
         final = _ready(server, 3)
         assert final is not None and {r.id for r in final} == {r.id for r in after}
         assert _named_actors() == {r.id for r in after}
+
+
+def _rows(server: LiveServer, ids: list[str]) -> list[Replica]:
+    with server.platform.db.read() as session:
+        return list(session.scalars(select(Replica).where(Replica.id.in_(ids))))
 
 
 def _handle(replica: Replica):  # type: ignore[no-untyped-def]

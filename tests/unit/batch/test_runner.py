@@ -206,6 +206,7 @@ def test_a_restarted_runner_requeues_lines_left_running(world: BatchWorld) -> No
         await first.step()  # validates and starts workers
         claimed = jobs.claim_line(world.db, batch_id, world.clock(), 600)
         await first.close()
+        world.clock.advance(601)  # any lease of the first runner has run out
         # a result for a claim from before the "crash" must not land twice
         second = world.runner()
         await run_until(second, is_final(world, batch_id))

@@ -211,3 +211,27 @@ def _versioned(world: World, version: str):  # type: ignore[no-untyped-def]
     import dataclasses
 
     return dataclasses.replace(world.catalog, version=version)
+
+
+def test_racing_meters_never_double_charge(world: World) -> None:
+    import threading
+
+    deployment = world.endpoint("chat", A100)
+    for minute in (3, 17, 44):
+        world.start(deployment, at(f"2026-01-10T08:{minute:02d}:00"), A100)
+    world.now = at("2026-01-10T12:00:00")  # 4 hours each: 12 in all
+    meters = [world.meter() for _ in range(4)]
+    threads = [threading.Thread(target=meter.tick) for meter in meters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    world.tick(world.now)  # finishes whatever a raced tick left
+    with world.db.read() as session:
+        hours = session.scalar(select(func.count()).select_from(UsageHour))
+        debits = session.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "usage")
+        )
+        balance = ledger.balance(session, world.account_id)
+    assert hours == debits == 12
+    assert balance == Decimal("100.00") - 12 * Decimal("0.50")

@@ -8,6 +8,7 @@ action: only the platform's superadmin key may credit an account, any account, n
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from regolo.server.api.deps import admin, platform, superadmin
 from regolo.server.api.idempotency import idempotency_key
@@ -56,8 +59,22 @@ def _catalog(request: Request) -> Catalog:
 @router.get("/balance")
 def get_balance(request: Request, caller: Principal = Depends(admin)) -> dict[str, Any]:
     config = billing_config(platform(request).settings)
-    with platform(request).db.write() as session:
+
+    def read(session: Session) -> dict[str, Any]:
         return accounts.balance_view(session, caller.account_id, config, _now())
+
+    return _write(request, read)
+
+
+def _write(request: Request, step: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
+    """One write transaction, tried twice: the first use of an account's billing may race
+    the meter opening it (a unique-key conflict); the second try finds it open."""
+    try:
+        with platform(request).db.write() as session:
+            return step(session)
+    except IntegrityError:
+        with platform(request).db.write() as session:
+            return step(session)
 
 
 @router.post("/topups", status_code=201)
@@ -66,26 +83,25 @@ def create_topup(
 ) -> dict[str, Any]:
     config = billing_config(platform(request).settings)
     key = idempotency_key(request)
-    with platform(request).db.write() as session:
+
+    def credit(session: Session) -> dict[str, Any]:
         account_id = _account_id(session, body.account_id or caller.account_id)
-        result = accounts.top_up(
-            session,
-            accounts.TopUp(
-                account_id=account_id,
-                amount=body.amount,
-                idempotency_key=key,
-                created_by_key_id=caller.key_id,
-                note=body.note,
-            ),
-            config,
-            _now(),
+        wanted = accounts.TopUp(
+            account_id=account_id,
+            amount=body.amount,
+            idempotency_key=key,
+            created_by_key_id=caller.key_id,
+            note=body.note,
         )
+        return accounts.top_up(session, wanted, config, _now())
+
+    result = _write(request, credit)
     if result["resumed"]:
         platform(request).notify_desired_state_changed()
     return result
 
 
-def _account_id(session: Any, id_or_name: str) -> str:
+def _account_id(session: Session, id_or_name: str) -> str:
     found = session.scalar(
         select(Account.id).where(or_(Account.id == id_or_name, Account.name == id_or_name))
     )

@@ -72,6 +72,7 @@ class BatchRunner:
         self._adopted = False
         self._rng = random.Random()
         self._scale_requested: dict[str, float] = {}
+        self._claimed: dict[str, ClaimedLine] = {}
 
     # ---- the tick ----------------------------------------------------------------------
 
@@ -109,6 +110,11 @@ class BatchRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._workers.clear()
+        # Lines this runner holds go back to the queue now rather than at lease expiry.
+        for claimed in list(self._claimed.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(jobs.release_line, self.deps.db, claimed)
+        self._claimed.clear()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -154,11 +160,15 @@ class BatchRunner:
             )
             if claimed is None:
                 return
+            self._claimed[claimed.token] = claimed
             result = await self._run_line(claimed)
             if result is None:
                 await asyncio.to_thread(jobs.release_line, deps.db, claimed)
+            else:
+                await asyncio.to_thread(jobs.complete_line, deps.db, claimed, result, deps.clock())
+            del self._claimed[claimed.token]
+            if result is None:
                 return
-            await asyncio.to_thread(jobs.complete_line, deps.db, claimed, result, deps.clock())
 
     async def _run_line(self, claimed: ClaimedLine) -> LineResult | None:
         """The line's result, or ``None`` when its batch stopped before it could run."""

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from regolo.server.billing import invoices, ledger, pause, prices
@@ -61,7 +62,17 @@ class Meter:
         self.clock = clock
 
     def tick(self) -> TickResult:
+        """One idempotent pass; a race with another meter ends it early, losing nothing."""
         now = self.clock()
+        try:
+            return self._tick(now)
+        except IntegrityError:
+            # Another meter (a second controller, a test) wrote the same hour or invoice
+            # first: this transaction rolled back and the next tick finishes the job.
+            log.info("billing tick raced another meter; retrying next tick")
+            return TickResult(hours_charged=0, paused=(), resumed=(), invoices=())
+
+    def _tick(self, now: datetime) -> TickResult:
         with self.db.write() as session:
             prices.record_price_book(session, self.catalog(), now)
             ledger.ensure_accounts(session, self.config, now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from regolo.server.dashboard.session import (
 from regolo.server.errors import PermissionDenied
 
 TEMPLATES = Path(__file__).parent / "templates"
+# Names and ids the API accepts; anything else never reaches an API path.
+PATH_PARAM = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
 def make_environment() -> Environment:
@@ -102,6 +105,8 @@ def page(handler: Any) -> Any:
 
     async def endpoint(request: Request) -> Response:
         current: Page = request.state.dashboard_page
+        if not all(PATH_PARAM.fullmatch(str(v)) and v not in (".", "..") for v in request.path_params.values()):
+            return current.render("error.html", status_code=404, message="No such page.")
         try:
             response: Response = await handler(current, **request.path_params)
             return response

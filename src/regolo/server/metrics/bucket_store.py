@@ -6,7 +6,7 @@ and SQLite write transactions are ``BEGIN IMMEDIATE``, so no two adds interleave
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -16,7 +16,6 @@ from regolo.server.metrics.percentiles import add_histograms, empty_histogram
 from regolo.server.metrics.rollup import RESOLUTIONS_SECONDS, BucketKey, retention_cutoff
 from regolo.server.metrics.stats import BucketStats, stat_names
 from regolo.server.metrics.tables import MetricBucket, MetricFlush, MetricTotal
-from regolo.server.specs import UsageRecord
 
 FLUSH_IDS_KEPT_FOR = 3600 * 24  # seconds; a retry comes seconds after its first try
 
@@ -34,14 +33,8 @@ def add_to_buckets(session: Session, deltas: Mapping[BucketKey, BucketStats]) ->
         _store(row, merged)
 
 
-def add_to_totals(session: Session, records: Iterable[UsageRecord]) -> None:
-    sums: dict[tuple[str, str, int], BucketStats] = {}
-    for usage in records:
-        ident = (usage.endpoint_id, usage.version or "", usage.status_code)
-        stats = sums.get(ident)
-        if stats is None:
-            stats = sums[ident] = BucketStats()
-        stats.add_request(usage)
+def add_to_totals(session: Session, sums: Mapping[tuple[str, str, int], BucketStats]) -> None:
+    """Add per (endpoint, version, status) sums to the cumulative Prometheus counters."""
     for ident, stats in sorted(sums.items()):
         row = session.get(MetricTotal, ident)
         if row is None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from regolo.server.metrics.bucket_store import add_to_buckets, add_to_totals
-from regolo.server.metrics.rollup import aggregate_usage
+from regolo.server.metrics.rollup import rollup_fine, sum_fine, totals_of
 from regolo.server.metrics.tables import MetricFlush
 from regolo.server.specs import UsageRecord
 from regolo.server.store.database import Database
@@ -82,8 +82,9 @@ class UsageFlusher:
             if session.get(MetricFlush, batch.batch_id) is not None:
                 log.info("usage batch %s was already flushed; skipped", batch.batch_id)
                 return 0
-            add_to_buckets(session, aggregate_usage(batch.records))
-            add_to_totals(session, batch.records)
+            fine = sum_fine(batch.records)
+            add_to_buckets(session, rollup_fine(fine))
+            add_to_totals(session, totals_of(fine))
             session.add(
                 MetricFlush(
                     batch_id=batch.batch_id,

@@ -67,22 +67,39 @@ def keys_for(endpoint_id: str, version: str | None, at: datetime) -> list[Bucket
 
 
 def aggregate_usage(records: Iterable[UsageRecord]) -> dict[BucketKey, BucketStats]:
-    """The increments a batch of records makes to every bucket it touches.
+    """The increments a batch of records makes to every bucket it touches."""
+    return rollup_fine(sum_fine(records))
 
-    Records are summed into their 10 s buckets first; the 1 min and 1 h increments are
-    sums of those, so the per-record work is done once, not once per resolution.
+
+FineKey = tuple[str, str, int, int]  # endpoint id, version, status code, 10 s bucket (epoch s)
+
+
+def sum_fine(records: Iterable[UsageRecord]) -> dict[FineKey, BucketStats]:
+    """One pass over the records: sums per endpoint, version, status and 10 s bucket.
+
+    Both the buckets (summed over status) and the Prometheus totals (summed over time)
+    are folded from these, so the per-record work is done once.
     """
     finest = RESOLUTIONS_SECONDS[0]
-    fine: dict[tuple[str, str, int], BucketStats] = {}
+    fine: dict[FineKey, BucketStats] = {}
     for usage in records:
         second = int(usage.at.timestamp())
-        ident = (usage.endpoint_id, usage.version or "", second - second % finest)
+        ident = (
+            usage.endpoint_id,
+            usage.version or "",
+            usage.status_code,
+            second - second % finest,
+        )
         stats = fine.get(ident)
         if stats is None:
             stats = fine[ident] = BucketStats()
         stats.add_request(usage)
+    return fine
+
+
+def rollup_fine(fine: dict[FineKey, BucketStats]) -> dict[BucketKey, BucketStats]:
     deltas: dict[BucketKey, BucketStats] = {}
-    for (endpoint_id, version, second), stats in fine.items():
+    for (endpoint_id, version, _status, second), stats in fine.items():
         for resolution in RESOLUTIONS_SECONDS:
             start = _EPOCH + timedelta(seconds=second - second % resolution)
             key = BucketKey(endpoint_id, version, resolution, start)
@@ -91,6 +108,16 @@ def aggregate_usage(records: Iterable[UsageRecord]) -> dict[BucketKey, BucketSta
                 deltas[key] = found = BucketStats()
             found.add(stats)
     return deltas
+
+
+def totals_of(fine: dict[FineKey, BucketStats]) -> dict[tuple[str, str, int], BucketStats]:
+    totals: dict[tuple[str, str, int], BucketStats] = {}
+    for (endpoint_id, version, status, _second), stats in fine.items():
+        found = totals.get((endpoint_id, version, status))
+        if found is None:
+            totals[(endpoint_id, version, status)] = found = BucketStats()
+        found.add(stats)
+    return totals
 
 
 def retention_cutoff(now: datetime, resolution_seconds: int) -> datetime:
