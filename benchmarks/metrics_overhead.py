@@ -1,6 +1,8 @@
 """What metrics recording costs the gateway: throughput with it off and on, same run.
 
-"off": the gateway's ``_record`` step does nothing. "on": every request builds its
+"off": the gateway's ``_record`` step does nothing. "record": records are built and
+buffered, then drained and dropped (the request-path share of the cost). "on": every
+request builds its
 ``UsageRecord`` into the ``UsageBuffer`` and the real ``UsageFlusher`` writes the
 buffer into a fresh SQLite store every second from its own thread, as the controller
 does in ``regolo serve``. Both gateways are pinned to the same core; the fake upstream
@@ -56,8 +58,10 @@ def serve(port: int, upstream: str, metrics: str) -> None:
     gateway = create_gateway(authenticator=Keys(), endpoint_domain="localhost", usage=usage)
     if metrics == "off":
         gateway._record = lambda call: None  # type: ignore[method-assign]
+    elif metrics == "record":
+        _start_flusher(usage, store=False)
     else:
-        _start_flusher(usage)
+        _start_flusher(usage, store=True)
     assert isinstance(gateway, Gateway)
     replica = RouteReplica(replica_id="r1", address=upstream, auth_token="replica-token")
     deployment = RouteDeployment(
@@ -75,15 +79,19 @@ def serve(port: int, upstream: str, metrics: str) -> None:
     )  # fmt: skip
 
 
-def _start_flusher(usage: Any) -> None:
+def _start_flusher(usage: Any, *, store: bool) -> None:
+    """``store``: the real flusher into SQLite; else records are only drained and dropped."""
     from regolo.server.metrics.flusher import UsageFlusher
     from regolo.server.store.database import Database
     from regolo.server.store.migrate import upgrade
 
-    home = tempfile.mkdtemp(prefix="regolo-metrics-bench-")
-    db = Database(f"sqlite:///{home}/regolo.db")
-    upgrade(db.write_engine)
-    flusher = UsageFlusher(db, usage)
+    if store:
+        home = tempfile.mkdtemp(prefix="regolo-metrics-bench-")
+        db = Database(f"sqlite:///{home}/regolo.db")
+        upgrade(db.write_engine)
+        flusher: Any = UsageFlusher(db, usage)
+    else:
+        flusher = type("Drain", (), {"flush": lambda self: len(usage.drain())})()
 
     from regolo.server.metrics.loops import FLUSH_INTERVAL_SECONDS
 
@@ -103,7 +111,7 @@ def _start_flusher(usage: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    up_port, off_port, on_port = free_port(), free_port(), free_port()
+    up_port, off_port, on_port, rec_port = free_port(), free_port(), free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}"
     here = str(Path(__file__).resolve().parent)
     me = str(Path(__file__).resolve())
@@ -113,6 +121,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
               args.gateway_cpus),
         start([me, "serve", "--port", str(on_port), "--upstream", upstream, "--metrics", "on"],
               args.gateway_cpus),
+        start([me, "serve", "--port", str(rec_port), "--upstream", upstream,
+               "--metrics", "record"], args.gateway_cpus),
     ]  # fmt: skip
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(
@@ -121,20 +131,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             'wrk.headers["Content-Type"] = "application/json"\n'
             f'wrk.headers["Authorization"] = "Bearer {KEY}"\n'
         )
-    rounds: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    rounds: dict[str, list[dict[str, float]]] = {"off": [], "on": [], "record": []}
     try:
-        for port in (up_port, off_port, on_port):
+        for port in (up_port, off_port, on_port, rec_port):
             wait_open(port)
         path = "/v1/chat/completions"
-        for port in (off_port, on_port):  # warm up
+        for port in (off_port, on_port, rec_port):  # warm up
             wrk(f"http://127.0.0.1:{port}{path}", 8, 2, args.load_cpus, lua.name)
-        pids = {"off": procs[1].pid, "on": procs[2].pid}
+        pids = {"off": procs[1].pid, "on": procs[2].pid, "record": procs[3].pid}
+        ports = (("off", off_port), ("on", on_port), ("record", rec_port))
         for _ in range(args.rounds):
-            for name, port in (("off", off_port), ("on", on_port)):
+            for name, port in ports:
                 url = f"http://127.0.0.1:{port}{path}"
                 before = _cpu_seconds(pids[name])
                 result = wrk(url, 32, args.duration, args.load_cpus, lua.name)
-                if name == "on":
+                if name != "off":
                     time.sleep(3.5)  # let the flusher write this round's records
                 used = _cpu_seconds(pids[name]) - before
                 served = result["requests_per_second"] * args.duration
@@ -164,6 +175,8 @@ def summarise(
     on = statistics.median(r["requests_per_second"] for r in rounds["on"])
     cpu_off = statistics.median(r["gateway_cpu_ms_per_request"] for r in rounds["off"])
     cpu_on = statistics.median(r["gateway_cpu_ms_per_request"] for r in rounds["on"])
+    cpu_record = statistics.median(r["gateway_cpu_ms_per_request"] for r in rounds["record"])
+    record = statistics.median(r["requests_per_second"] for r in rounds["record"])
     return {
         "cpus_available": os.cpu_count(),
         "load_average": os.getloadavg(),
@@ -176,6 +189,9 @@ def summarise(
         "metrics_off_gateway_cpu_ms_per_request": cpu_off,
         "metrics_on_gateway_cpu_ms_per_request": cpu_on,
         "metrics_cost_share_cpu": round(cpu_on / max(cpu_off, 1e-9) - 1, 4),
+        "record_only_requests_per_second_c32": record,
+        "record_only_gateway_cpu_ms_per_request": cpu_record,
+        "record_only_cost_share_cpu": round(cpu_record / max(cpu_off, 1e-9) - 1, 4),
         "target_cost_share": 0.05,
     }
 
@@ -186,7 +202,7 @@ def main() -> None:
     serve_cmd = sub.add_parser("serve")
     serve_cmd.add_argument("--port", type=int, required=True)
     serve_cmd.add_argument("--upstream", required=True)
-    serve_cmd.add_argument("--metrics", choices=("on", "off"), required=True)
+    serve_cmd.add_argument("--metrics", choices=("on", "off", "record"), required=True)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--gateway-cpus", default="0")

@@ -9,6 +9,7 @@ Example:
     print(reply.choices[0].message.content)
 """
 
+from regolo._autoscaling import AutoscalingEvent, AutoscalingPolicy, CanaryRun
 from regolo._batches import Batch, BatchFile, BatchRequestCounts, BatchResult
 from regolo._billing import (
     Balance,
@@ -25,6 +26,7 @@ from regolo._default_client import (
     cancel_batch,
     check_endpoint_health,
     configure,
+    configure_autoscaling,
     create_canary,
     create_endpoint,
     create_key,
@@ -33,6 +35,7 @@ from regolo._default_client import (
     delete_model,
     download_invoice_pdf,
     estimate_cost,
+    get_autoscaling,
     get_balance,
     get_batch,
     get_batch_results,
@@ -42,6 +45,7 @@ from regolo._default_client import (
     get_invoice,
     get_model,
     get_usage,
+    list_autoscaling_events,
     list_batches,
     list_endpoints,
     list_instances,
@@ -100,6 +104,8 @@ __all__ = [
     "APIConnectionError",
     "APITimeoutError",
     "AuthenticationError",
+    "AutoscalingEvent",
+    "AutoscalingPolicy",
     "BadRequestError",
     "Balance",
     "Batch",
@@ -107,6 +113,7 @@ __all__ = [
     "BatchRequestCounts",
     "BatchResult",
     "Canary",
+    "CanaryRun",
     "ChatCompletion",
     "Completion",
     "ConflictError",
@@ -141,6 +148,7 @@ __all__ = [
     "cancel_batch",
     "check_endpoint_health",
     "configure",
+    "configure_autoscaling",
     "create_canary",
     "create_endpoint",
     "create_key",
@@ -149,6 +157,7 @@ __all__ = [
     "delete_model",
     "download_invoice_pdf",
     "estimate_cost",
+    "get_autoscaling",
     "get_balance",
     "get_batch",
     "get_batch_results",
@@ -158,6 +167,7 @@ __all__ = [
     "get_invoice",
     "get_model",
     "get_usage",
+    "list_autoscaling_events",
     "list_batches",
     "list_endpoints",
     "list_instances",

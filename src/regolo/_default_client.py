@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from regolo._autoscaling import AutoscalingEvent, AutoscalingPolicy
 from regolo._batches import Batch, BatchResult
 from regolo._billing import Balance, CostEstimate, Invoice, TopUp, Usage
 from regolo._http import DEFAULT_TIMEOUT
@@ -323,3 +324,39 @@ def cancel_batch(batch_id: str) -> Batch:
 def wait_for_batch(batch_id: str, timeout_seconds: float = 86400.0) -> Batch:
     """Poll until the batch ends.  Example: regolo.wait_for_batch(batch.id).request_counts"""
     return default_client().wait_for_batch(batch_id, timeout_seconds)
+
+
+def configure_autoscaling(
+    endpoint_id: str,
+    metrics: list[dict[str, Any]],
+    min_replicas: int = 1,
+    max_replicas: int = 10,
+    **windows: Any,
+) -> AutoscalingPolicy:
+    """Scale an endpoint on its metrics, between ``min_replicas`` and ``max_replicas``.
+
+    Example:
+        regolo.configure_autoscaling(
+            endpoint_id="sentiment-api",
+            metrics=[{"metric": "cpu_usage", "target": 0.7, "scale_up_threshold": 0.8,
+                      "scale_down_threshold": 0.3}],
+            min_replicas=2,
+            max_replicas=50,
+        )
+    """
+    return default_client().configure_autoscaling(
+        endpoint_id, metrics, min_replicas, max_replicas, **windows
+    )
+
+
+def get_autoscaling(endpoint_id: str) -> AutoscalingPolicy:
+    """An endpoint's autoscaling policy.  Example: regolo.get_autoscaling("sentiment-api")"""
+    return default_client().get_autoscaling(endpoint_id)
+
+
+def list_autoscaling_events(endpoint_id: str, limit: int = 100) -> list[AutoscalingEvent]:
+    """Recent scaling decisions with their reasons, newest first.
+
+    Example: [e.reason for e in regolo.list_autoscaling_events("sentiment-api")]
+    """
+    return default_client().list_autoscaling_events(endpoint_id, limit)

@@ -53,7 +53,12 @@ class EndpointsAPI:
         Example: client.create_canary("sentiment-api", new_version="1.1", traffic_percentage=5)
         """
         body = {"new_version": new_version, "traffic_percentage": traffic_percentage, **opts}
-        response = self._http.request("POST", f"{_path(endpoint_id)}/canary", json=body)
+        # auto_promote=True: the platform steps the traffic up (``steps``, one per
+        # ``step_interval_seconds``) and rolls back when ``rollback_on`` bounds break.
+        route = "canary/auto" if opts.get("auto_promote") else "canary"
+        if not opts.get("auto_promote"):
+            body.pop("auto_promote", None)
+        response = self._http.request("POST", f"{_path(endpoint_id)}/{route}", json=body)
         return Canary.model_validate(response)
 
     def update_endpoint_traffic(

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from regolo._autoscaling import AutoscalingAPI
 from regolo._batches import BatchesAPI
 from regolo._billing import BillingAPI
 from regolo._config import resolve_config
@@ -24,7 +25,9 @@ from regolo.types import ChatCompletion, Completion, EmbeddingList
 Message = dict[str, Any]
 
 
-class RegoloClient(EndpointsAPI, KeysAPI, LibraryAPI, MetricsAPI, BillingAPI, BatchesAPI):
+class RegoloClient(
+    EndpointsAPI, KeysAPI, LibraryAPI, MetricsAPI, BillingAPI, BatchesAPI, AutoscalingAPI
+):
     """A client for one server (``base_url``) and, optionally, one endpoint (``endpoint_url``).
 
     ``api_key`` and ``base_url`` default to ``REGOLO_API_KEY`` and ``REGOLO_BASE_URL``.

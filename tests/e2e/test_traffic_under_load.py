@@ -198,11 +198,17 @@ def test_r10_canary_split_within_binomial_tolerance_and_killed_canary(
         # Kill the canary's only replica and keep it from coming back.
         backend.refused_deployments.add(canary_id)
         (replica,) = backend.live_replicas(canary_id)
-        backend.kill(replica)
-        wait_until(
-            lambda: _deployment(http, "sentiment-api", "1.1")["ready_replicas"] == 0,  # type: ignore[index]
-            what="canary marked not ready",
-        )
+        with Load(server, "sentiment-api") as load:
+            _advance(load)
+            backend.kill(replica)
+            wait_until(
+                lambda: _deployment(http, "sentiment-api", "1.1")["ready_replicas"] == 0,  # type: ignore[index]
+                what="canary marked not ready",
+            )
+            _advance(load)
+        # Not asserted: until the health checker sees the canary die, requests drawn for
+        # it fail (the gateway retries within a deployment only; see issue 5).
+        print(f"R10 kill window: {len(load.failures())} of {load.count()} requests failed")
         after = _send(server, "sentiment-api", 300)
         assert canary_id not in after and sum(after.values()) == 300, after
 

@@ -37,9 +37,24 @@ pytestmark = pytest.mark.timeout(420)
 # whole server process (``serve(home=..., port=..., demo=False)``) that the test kills
 # with SIGKILL; SIGCHLD is ignored so dead children are reaped at once.
 FORK_SERVER = """
-import os, signal, sys
+import importlib, os, signal, sys, tempfile
 from regolo.server.main import serve
 home, port, log_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+# Warm up: import what the first start imports lazily (routers, loops, uvicorn parts).
+from regolo.server.app import create_app
+from regolo.server.platform import Platform, FEATURE_LOOP_MODULES
+from regolo.server.settings import Settings
+with tempfile.TemporaryDirectory() as scratch:
+    warm = Platform.open(Settings(home=scratch, demo=False))
+    create_app(warm.settings, warm)
+    warm.close()
+for name in (*FEATURE_LOOP_MODULES, "uvicorn.loops.auto", "uvicorn.protocols.http.auto",
+             "uvicorn.protocols.websockets.auto", "uvicorn.lifespan.on", "uvicorn.loops.uvloop",
+             "uvicorn.protocols.http.httptools_impl", "uvicorn.protocols.http.h11_impl"):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)
 for _ in sys.stdin:
     pid = os.fork()
@@ -234,9 +249,10 @@ def test_kill_minus_nine_during_key_writes_loses_nothing(server: Server) -> None
     ledger = Ledger()
     server.start()
     for round_no in range(ROUNDS):
-        _one_round(server, ledger, round_no, rng)
-        server.start()
-        _check_after_restart(server, ledger)
+        t0=time.monotonic(); _one_round(server, ledger, round_no, rng)
+        t1=time.monotonic(); server.start()
+        t2=time.monotonic(); _check_after_restart(server, ledger)
+        print("ROUND", round_no, round(t1-t0,2), round(t2-t1,2), round(time.monotonic()-t2,2), len(ledger.acknowledged))
     server.kill()
     assert not ledger.errors, ledger.errors[:5]
     assert len(ledger.acknowledged) >= ROUNDS  # the loop really wrote something

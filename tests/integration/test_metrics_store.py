@@ -19,7 +19,7 @@ from regolo.server.metrics.flusher import UsageFlusher
 from regolo.server.metrics.percentiles import LATENCY_BOUNDS_MS, bucket_index
 from regolo.server.metrics.probes import ProbeRecorder
 from regolo.server.metrics.query import window_stats
-from regolo.server.metrics.rollup import TIME_RANGES
+from regolo.server.metrics.rollup import RESOLUTIONS_SECONDS, TIME_RANGES, retention_cutoff
 from regolo.server.metrics.stats import BucketStats, stat_names
 from regolo.server.metrics.summary import summarize
 from regolo.server.metrics.tables import MetricBucket, MetricTotal
@@ -185,23 +185,26 @@ def test_a_failed_flush_loses_nothing(db: Database) -> None:
 
 def test_retention_bounds_every_resolution(db: Database) -> None:
     buffer = UsageBuffer()
-    for hour in range(24 * 40):  # one request an hour for 40 days
-        buffer.record(usage(hour, T0 + timedelta(hours=hour), status=200, latency_ms=5.0))
-    UsageFlusher(db, buffer).flush(max_batches=1000)
+    hours = range(0, 24 * 40, 5)  # a request every 5 hours for 40 days
+    for hour in hours:
+        buffer.record(usage(hour, T0 + timedelta(hours=hour, minutes=59), status=200,
+                            latency_ms=5.0))  # fmt: skip
     now = T0 + timedelta(hours=24 * 40)
+    buffer.record(usage(-1, now - timedelta(minutes=1), status=200, latency_ms=5.0))
+    UsageFlusher(db, buffer).flush(max_batches=1000)
     with db.write() as session:
-        delete_expired(session, now)
+        assert delete_expired(session, now) > 0
     with db.read() as session:
-        counts = dict(
-            session.execute(
-                select(MetricBucket.resolution_seconds, func.count()).group_by(
-                    MetricBucket.resolution_seconds
-                )
-            ).all()
-        )
+        kept = session.execute(
+            select(MetricBucket.resolution_seconds, MetricBucket.bucket_start)
+        ).all()
         totals = session.scalar(select(func.sum(MetricTotal.request_count)))
-    assert counts[10] <= 4 and counts[60] <= 49 and counts[3600] <= 35 * 24 + 1
-    assert totals == 24 * 40  # the Prometheus counters are never trimmed
+    for resolution in RESOLUTIONS_SECONDS:
+        starts = [start for res, start in kept if res == resolution]
+        assert starts, resolution
+        assert min(starts) >= retention_cutoff(now, resolution)
+        assert min(starts) < retention_cutoff(now, resolution) + timedelta(hours=5)
+    assert totals == len(hours) + 1  # the Prometheus counters are never trimmed
 
 
 class SteeredBackend:

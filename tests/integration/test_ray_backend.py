@@ -8,7 +8,10 @@ health checker and gateway are real and the machine stays light.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,16 +28,29 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from regolo.server.backends.ray import RayBackend  # noqa: E402
+from regolo.server.backends.ray_resources import (  # noqa: E402
+    capacity_of,
+    check_feasible,
+    check_free,
+    demand_of,
+)
 from regolo.server.demo import demo_gguf_path  # noqa: E402
+from regolo.server.errors import Unavailable  # noqa: E402
 from regolo.server.settings import Settings  # noqa: E402
-from regolo.server.specs import LaunchCommand, ModelArtifact, ReplicaSpec, Resources  # noqa: E402
+from regolo.server.specs import (  # noqa: E402
+    LaunchCommand,
+    ModelArtifact,
+    ObservedReplica,
+    ReplicaSpec,
+    Resources,
+)
 from regolo.server.store.tables import Replica  # noqa: E402
 from tests.support.live import LiveServer, live_server  # noqa: E402
 
 REPO_ROOT = str(Path(__file__).resolve().parents[2])
 NAMESPACE = "regolo-tests"
 L4 = {"accelerator:L4-24GB": 1.0}
-FAST = {"health_probe_timeout_seconds": 2.0, "replica_start_timeout_seconds": 60.0}
+FAST: dict[str, Any] = {"health_probe_timeout_seconds": 2.0, "replica_start_timeout_seconds": 60.0}
 T = TypeVar("T")
 
 pytestmark = pytest.mark.timeout(420)
@@ -76,7 +92,7 @@ class RayTestCluster:
         return next((k for k, n in self.nodes.items() if n.node_id == node_id), None)
 
     def add(self, label: str) -> None:
-        extra = {"num_gpus": 1, "resources": L4} if label == "l4" else {}
+        extra: dict[str, Any] = {"num_gpus": 1, "resources": L4} if label == "l4" else {}
         self.nodes[label] = self.cluster.add_node(num_cpus=3, env_vars=_node_env(), **extra)
         self.cluster.wait_for_nodes()
 
@@ -240,8 +256,11 @@ def test_a_lost_node_moves_its_replicas_without_duplicates_when_it_returns(
             return None
 
         after = _wait(moved, 120, "the lost node's replicas to be replaced")
-        # Ray's node and actor state said so (not only failed probes).
-        print({r.id: (r.state, r.reason) for r in _rows(server, [r.id for r in lost])})
+        # Ray's node state said so, not only failed probes.
+        assert all(
+            r.state == "failed" and (r.reason or "").startswith("process exited")
+            for r in _rows(server, [r.id for r in lost])
+        )
         assert all(ray_cluster.label_of(r.node) not in (lost_label, None) for r in after)
         _wait(
             lambda: not any(psutil.pid_exists(r.pid) for r in lost if r.pid),
@@ -255,6 +274,62 @@ def test_a_lost_node_moves_its_replicas_without_duplicates_when_it_returns(
         final = _ready(server, 3)
         assert final is not None and {r.id for r in final} == {r.id for r in after}
         assert _named_actors() == {r.id for r in after}
+
+
+def test_a_new_control_plane_re_adopts_replicas_by_name_and_drops_dead_ones(
+    ray_cluster: RayTestCluster, home: Path
+) -> None:
+    def fresh_backend() -> RayBackend:  # as after a restart: no actor handles in memory
+        return RayBackend(Settings(home=home), runtimes=fake_runtimes, namespace=NAMESPACE)
+
+    artifact = ModelArtifact(path=str(home / "none.gguf"), format="gguf")
+    specs = [
+        ReplicaSpec(replica_id=f"adopt-{i}", deployment_id="dep", runtime="x", artifact=artifact)
+        for i in range(2)
+    ]
+    kept, killed = (asyncio.run(fresh_backend().start(spec)) for spec in specs)
+    assert kept.node and kept.pid and kept.address.startswith("http://127.0.0.1:")
+
+    restarted = fresh_backend()
+    assert restarted.adopt(kept)
+    assert not restarted.adopt(dataclasses.replace(kept, pid=1))  # someone else's process
+    os.kill(killed.pid or 0, signal.SIGKILL)
+
+    def killed_seen_dead() -> list[ObservedReplica] | None:
+        observed = asyncio.run(restarted.observe([kept, killed]))
+        return None if observed[1].alive else observed
+
+    observed = _wait(killed_seen_dead, 30, "the killed replica to be observed dead")
+    assert observed[0].alive and observed[1].exit_code == -signal.SIGKILL
+    assert not restarted.adopt(killed)  # and its actor is released
+    assert _named_actors() == {"adopt-0"}
+
+    asyncio.run(restarted.stop(kept, drain_seconds=0.5))
+    asyncio.run(restarted.stop(kept, drain_seconds=0.5))  # idempotent
+    assert not _named_actors()
+    assert not restarted.adopt(kept)
+    assert not asyncio.run(restarted.observe([kept]))[0].alive
+
+
+def test_demands_and_feasibility() -> None:
+    gpu = demand_of(Resources(gpu_count=2, accelerator="H100-80GB", memory_request_bytes=2**30))
+    assert gpu.as_resources() == {
+        "CPU": 1.0,
+        "GPU": 2.0,
+        "memory": float(2**30),
+        "accelerator:H100-80GB": 2.0,
+    }
+    assert demand_of(Resources(cpu_request=0.5, accelerator="cpu")).as_resources() == {"CPU": 0.5}
+    cpu_node = {"CPU": 8.0, "memory": 16.0 * 2**30}
+    one_h100 = {"CPU": 8.0, "GPU": 1.0, "accelerator:H100-80GB": 1.0, "memory": 64.0 * 2**30}
+    check_feasible(demand_of(Resources(cpu_request=2)), [cpu_node])
+    with pytest.raises(Unavailable, match="no node has resource accelerator:H100-80GB"):
+        check_feasible(gpu, [cpu_node])
+    with pytest.raises(Unavailable, match="no node has 2 of "):
+        check_feasible(gpu, [cpu_node, one_h100])
+    with pytest.raises(Unavailable, match="not enough free CPU"):
+        check_free(demand_of(Resources(cpu_request=4)), {"CPU": 3.0})
+    assert capacity_of({"CPU": 6.0, "accelerator:L4-24GB": 2.0}).gpus == {"L4-24GB": 2}
 
 
 def _rows(server: LiveServer, ids: list[str]) -> list[Replica]:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from regolo.server.api import accounts, endpoints, health, keys
 from regolo.server.api.errors import install_error_handlers
+from regolo.server.dashboard.app import Dashboard
 from regolo.server.middleware import ApiMiddleware
 from regolo.server.platform import Platform
 from regolo.server.settings import Settings
@@ -71,10 +72,18 @@ class PlatformApp:
             authenticator=platform.authenticator,
             max_body_bytes=platform.settings.max_body_bytes,
         )
+        # The dashboard authenticates with its own session cookie (browsers send no bearer
+        # key) and reads everything back through this app, as any API client would.
+        self.dashboard = (
+            Dashboard(platform.settings, self) if platform.settings.role in ("all", "api") else None
+        )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if self.gateway is not None and scope["type"] == "http" and self.gateway.handles(scope):
             await self.gateway(scope, receive, send)
+            return
+        if self.dashboard is not None and self.dashboard.handles(scope):
+            await self.dashboard(scope, receive, send)
             return
         await self._api_stack(scope, receive, send)
 

@@ -226,6 +226,7 @@ FEATURE_LOOP_MODULES = (
     "regolo.server.metrics.loops",
     "regolo.server.billing.loops",
     "regolo.server.batch.loops",
+    "regolo.server.autoscaling.loops",
 )
 
 

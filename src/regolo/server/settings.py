@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +51,14 @@ class Settings(BaseSettings):
     health_probe_timeout_seconds: float = 15.0
     replica_max_start_attempts: int = 3
     demo: bool = True
+
+    # Billing (regolo.server.billing.config reads these).
+    billing_initial_credit: Decimal = Decimal("100.00")  # granted once to every account
+    billing_low_balance_threshold: Decimal = Decimal("10.00")
+    billing_pause_lead_seconds: float = 300.0
+    billing_meter_interval_seconds: float = 30.0
+    billing_invoice_grace_seconds: float = 600.0
+    billing_enforce_credit: bool = True
     # A graceful stop of `regolo serve` stops its replicas; after a crash (kill -9) they
     # keep running and the next start re-adopts them.
     stop_replicas_on_exit: bool = True

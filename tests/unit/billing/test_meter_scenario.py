@@ -4,6 +4,8 @@ scale-ups within an hour and a price change mid-month; invoices to the cent.
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -37,7 +39,6 @@ def scenario() -> list[Event]:
     d: Feb 15 11:30 - 14:31        -> 11:30 at 0.50; 12:30, 13:30, 14:30 at 0.60
     t: Jan 31 23:59 - Feb 1 00:01  (tiny, crosses the month in its first hour) = 1 Jan
     """
-    chat: dict[str, str] = {}
 
     def start(name: str, when: str, instance: str = A100) -> Event:
         def act(w: World, ids: dict[str, str]) -> None:
@@ -52,7 +53,6 @@ def scenario() -> list[Event]:
     def price_change(when: str) -> Event:
         return at(when), lambda w, ids: w.set_price(A100, "0.60", "2026.2")
 
-    del chat
     return [
         start("a", "2026-01-31T22:17:00"),
         start("b", "2026-01-31T23:40:00"),
@@ -130,7 +130,7 @@ def _lines(document: dict[str, object]) -> dict[tuple[str, str, str, str], int]:
 
 @pytest.mark.parametrize("schedule", ["dense", "sparse"])
 def test_invoices_to_the_cent(world: World, schedule: str) -> None:
-    world.catalog = _versioned(world, "2026.1")
+    world.catalog = dataclasses.replace(world.catalog, version="2026.1")
     ticks = dense_ticks() if schedule == "dense" else sparse_ticks()
     restarts = {ticks[len(ticks) // 3], ticks[2 * len(ticks) // 3]}
     run(world, ticks, restarts)
@@ -165,7 +165,7 @@ def test_invoices_to_the_cent(world: World, schedule: str) -> None:
 
 
 def test_issued_invoices_never_change(world: World) -> None:
-    world.catalog = _versioned(world, "2026.1")
+    world.catalog = dataclasses.replace(world.catalog, version="2026.1")
     run(world, sparse_ticks(), set())
     with world.db.read() as session:
         before = {r.id: r.document for r in session.scalars(select(Invoice))}
@@ -207,15 +207,7 @@ def test_late_hours_of_an_invoiced_month_go_to_the_open_month(world: World) -> N
     assert _lines(preview) == {("chat", A100, world.catalog.version, "0.50"): 2}
 
 
-def _versioned(world: World, version: str):  # type: ignore[no-untyped-def]
-    import dataclasses
-
-    return dataclasses.replace(world.catalog, version=version)
-
-
 def test_racing_meters_never_double_charge(world: World) -> None:
-    import threading
-
     deployment = world.endpoint("chat", A100)
     for minute in (3, 17, 44):
         world.start(deployment, at(f"2026-01-10T08:{minute:02d}:00"), A100)

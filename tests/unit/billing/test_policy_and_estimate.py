@@ -8,13 +8,15 @@ import pytest
 
 from regolo.server.billing.catalog import load_catalog
 from regolo.server.billing.estimate import EstimateRequest, estimate
-from regolo.server.billing.policy import decide
+from regolo.server.billing.policy import CreditDecision, decide
 from regolo.server.errors import NotFound, ValidationFailed
 
 D = Decimal
 
 
-def _decide(balance: str, due: str = "0", paused: bool = False, resume: str = "0"):  # type: ignore[no-untyped-def]
+def _decide(
+    balance: str, due: str = "0", paused: bool = False, resume: str = "0"
+) -> CreditDecision:
     return decide(
         balance=D(balance),
         due_soon=D(due),

@@ -47,7 +47,7 @@ def test_empty_histogram_has_no_percentile() -> None:
 
 
 def test_known_load_percentiles_fall_in_the_true_bucket() -> None:
-    # 90 fast requests (40 ms) and 10 slow ones (900 ms): p50 in (30, 50], p95 and p99 in (750, 1000]
+    # 90 fast requests (40 ms), 10 slow (900 ms): p50 in (30, 50], p95 and p99 in (750, 1000]
     values = [40.0] * 90 + [900.0] * 10
     counts = histogram_of(values)
     p50, p95, p99 = (percentile(counts, q) for q in (0.5, 0.95, 0.99))

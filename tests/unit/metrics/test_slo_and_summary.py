@@ -13,8 +13,13 @@ from regolo.server.metrics.summary import summarize
 def stats_with(
     latencies: list[float], errors: int, probe_ok: int = 0, probe_total: int = 0
 ) -> BucketStats:
-    stats = BucketStats(request_count=len(latencies), error_count=errors,
-                        latency_sum_ms=sum(latencies), probe_ok=probe_ok, probe_total=probe_total)  # fmt: skip
+    stats = BucketStats(
+        request_count=len(latencies),
+        error_count=errors,
+        latency_sum_ms=sum(latencies),
+        probe_ok=probe_ok,
+        probe_total=probe_total,
+    )
     for value in latencies:
         stats.latency_buckets[bucket_index(value)] += 1
     return stats

@@ -119,7 +119,9 @@ class RayBackend:
             _kill(actor)
             raise
         self._actors[spec.replica_id] = actor
-        log.info("replica %s runs on node %s at %s", spec.replica_id, launch.node_id, launch.address)
+        log.info(
+            "replica %s runs on node %s at %s", spec.replica_id, launch.node_id, launch.address
+        )
         return ReplicaHandle(
             replica_id=spec.replica_id,
             backend=self.name,
@@ -236,12 +238,17 @@ class RayBackend:
             return False
         statuses = _gather({handle.replica_id: actor.status.remote()}, CALL_TIMEOUT_SECONDS)
         status = statuses.get(handle.replica_id)
-        if isinstance(status, ReplicaStatus) and not (status.alive and status.pid == handle.pid):
+        if isinstance(status, RayError):
+            return False
+        if not isinstance(status, ReplicaStatus):
+            return True  # too busy to answer: the health checker will judge
+        if status.pid != handle.pid:
+            return False  # not the process this handle recorded
+        if not status.alive:
             # The actor outlived its process: free what it reserves.
             _kill(actor)
             self._actors.pop(handle.replica_id, None)
-            return False
-        return True  # alive, or too busy to answer: the health checker will judge
+        return status.alive
 
     async def close(self) -> None:
         """Stop every replica this backend started or adopted (tests)."""

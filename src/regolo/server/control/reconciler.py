@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from regolo.server.backends.placement import check_fits
+from regolo.server.billing.pause import PAUSED_REASON, PAUSED_STATUS, paused_account_ids
 from regolo.server.control import plan as planning
 from regolo.server.control.specs_builder import (
     InstanceLookup,
@@ -117,10 +118,12 @@ class Reconciler:
     ) -> tuple[list[planning.DesiredDeployment], list[planning.ReplicaFact]]:
         with self.db.read() as session:
             rows = session.execute(select(Deployment, Endpoint).join(Endpoint)).all()
+            # An account out of prepaid credit runs nothing, whatever else asks for replicas.
+            paused = paused_account_ids(session)
             desired = [
                 planning.DesiredDeployment(
                     deployment_id=deployment.id,
-                    replicas=deployment.replicas,
+                    replicas=0 if endpoint.account_id in paused else deployment.replicas,
                     active=deployment.removed_at is None and endpoint.deleted_at is None,
                     failed_starts=deployment.failed_starts,
                     next_start_at=deployment.next_start_at,
@@ -276,10 +279,13 @@ class Reconciler:
         changed = False
         with self.db.write() as session:
             endpoints = session.scalars(select(Endpoint).where(Endpoint.status != "deleted")).all()
+            paused = paused_account_ids(session)
             for endpoint in endpoints:
                 status, reason = self._status_of(session, endpoint)
                 if endpoint.deleted_at is not None and not _endpoint_has_live(session, endpoint.id):
                     status, reason = "deleted", None  # type: ignore[assignment]
+                elif endpoint.account_id in paused:
+                    status, reason = PAUSED_STATUS, PAUSED_REASON
                 if (endpoint.status, endpoint.status_reason) != (status, reason):
                     endpoint.status, endpoint.status_reason = status, reason
                     changed = True

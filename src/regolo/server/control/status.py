@@ -14,6 +14,7 @@ class EndpointStatus(enum.StrEnum):
     DEGRADED = "degraded"
     FAILED = "failed"
     SCALED_TO_ZERO = "scaled_to_zero"
+    PAUSED_INSUFFICIENT_CREDIT = "paused_insufficient_credit"
     DELETING = "deleting"
 
 

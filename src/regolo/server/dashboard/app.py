@@ -14,12 +14,20 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
-from starlette.routing import Mount, Route, Router
+from starlette.routing import Mount, Router
 from starlette.staticfiles import StaticFiles
 
 from regolo.server.asgi import Scope, request_id_for, send_error
 from regolo.server.dashboard.context import Page, make_environment, render_login
-from regolo.server.dashboard.pages import auth, batches, billing, endpoints, keys, library, playground
+from regolo.server.dashboard.pages import (
+    auth,
+    batches,
+    billing,
+    endpoints,
+    keys,
+    library,
+    playground,
+)
 from regolo.server.dashboard.public_api import PublicApi
 from regolo.server.dashboard.security import wants_html, with_security_headers
 from regolo.server.dashboard.session import COOKIE_NAME, SessionCodec, load_or_create_secret
@@ -75,7 +83,9 @@ class Dashboard:
         )
         await self.pages(scope, receive, send)
 
-    async def _unauthenticated(self, scope: Scope, receive: Any, send: Any, request_id: str) -> None:
+    async def _unauthenticated(
+        self, scope: Scope, receive: Any, send: Any, request_id: str
+    ) -> None:
         if wants_html(scope):
             response: HTMLResponse = render_login(
                 self.env, secure=scope.get("scheme") == "https", error=None, status_code=401

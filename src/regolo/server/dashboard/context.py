@@ -31,7 +31,9 @@ PATH_PARAM = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 def make_environment() -> Environment:
     # Autoescape everything: model names, chat text and API messages are shown as text.
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True), auto_reload=False
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True),
+        auto_reload=False,
     )
     env.filters.update(FILTERS)
     env.filters["url_part"] = lambda value: quote(str(value), safe="")
@@ -69,11 +71,20 @@ class Page:
         if not tokens_match(self.session.csrf_token, self.request.headers.get("x-csrf-token")):
             raise PermissionDenied("the CSRF token is missing or wrong; reload the page")
 
+    def api_error(self, result: ApiResult) -> HTMLResponse:
+        return self.render(
+            "error.html", status_code=result.status_code, message=result.error_message()
+        )
+
     def render(self, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(
             session=self.session, csrf_token=self.session.csrf_token, **values
         )
         return HTMLResponse(html, status_code=status_code)
+
+
+def _safe_param(value: Any) -> bool:
+    return bool(PATH_PARAM.fullmatch(str(value))) and value not in (".", "..")
 
 
 def _text(value: Any) -> str | None:
@@ -89,13 +100,21 @@ def clear_session(response: Response) -> Response:
     return response
 
 
-def render_login(env: Environment, *, secure: bool, error: str | None, status_code: int) -> HTMLResponse:
+def render_login(
+    env: Environment, *, secure: bool, error: str | None, status_code: int
+) -> HTMLResponse:
     """The login form with a fresh double-submit CSRF token (cookie + hidden field)."""
     token = secrets.token_urlsafe(32)
     html = env.get_template("login.html").render(session=None, login_csrf=token, error=error)
     response = HTMLResponse(html, status_code=status_code)
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, max_age=3600, path="/ui/login", httponly=True, secure=secure, samesite="strict"
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        path="/ui/login",
+        httponly=True,
+        secure=secure,
+        samesite="strict",
     )
     return response
 
@@ -105,7 +124,7 @@ def page(handler: Any) -> Any:
 
     async def endpoint(request: Request) -> Response:
         current: Page = request.state.dashboard_page
-        if not all(PATH_PARAM.fullmatch(str(v)) and v not in (".", "..") for v in request.path_params.values()):
+        if not all(_safe_param(value) for value in request.path_params.values()):
             return current.render("error.html", status_code=404, message="No such page.")
         try:
             response: Response = await handler(current, **request.path_params)

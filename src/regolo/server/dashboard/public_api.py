@@ -138,7 +138,9 @@ def _scope(method: str, path: str, api_key: str, payload: bytes) -> dict[str, An
 
 
 async def _body_chunks(
-    queue: asyncio.Queue[dict[str, Any] | None], task: asyncio.Task[None], disconnected: asyncio.Event
+    queue: asyncio.Queue[dict[str, Any] | None],
+    task: asyncio.Task[None],
+    disconnected: asyncio.Event,
 ) -> AsyncIterator[bytes]:
     try:
         while (message := await queue.get()) is not None:

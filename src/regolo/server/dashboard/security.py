@@ -12,7 +12,9 @@ CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 # Invoices are the billing API's own HTML (inline styles, never scripts).
-INVOICE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"
+INVOICE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"
+)
 
 HEADERS = {
     "x-content-type-options": "nosniff",

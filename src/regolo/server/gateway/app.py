@@ -85,6 +85,7 @@ class _Call:
     status_code: int = 0
     cache_hit: bool = False
     responded: bool = False  # the final body message is on its way
+    queue_wait_ms: float = 0.0  # time spent waiting for a slot or a replica (scale from zero)
 
 
 @dataclass(slots=True)
@@ -164,6 +165,11 @@ class Gateway:
         else:
             loop.call_soon_threadsafe(self._after_swap, live)
 
+    def waiting(self, endpoint_id: str) -> int:
+        """Requests of an endpoint waiting for a slot or for a first replica (autoscaler)."""
+        gate = self._gates.get(endpoint_id)
+        return (gate.queued if gate else 0) + self._replica_waiters.get(endpoint_id, 0)
+
     def handles(self, scope: Scope) -> bool:
         """Whether ``scope`` is for the gateway (the top-level dispatcher asks)."""
         if scope.get("type") != "http":
@@ -222,9 +228,11 @@ class Gateway:
         gate = self._gates.get(endpoint.endpoint_id) or self._gates.setdefault(
             endpoint.endpoint_id, EndpointGate()
         )
+        queued_at = time.perf_counter()
         await gate.acquire(
             endpoint.max_concurrency, endpoint.max_queue, endpoint.queue_timeout_seconds
         )
+        call.queue_wait_ms = (time.perf_counter() - queued_at) * 1000.0
         try:
             await self._serve(
                 scope, receive, send, call, route, payload, body, headers, limit_headers
@@ -245,11 +253,15 @@ class Gateway:
         limit_headers: Headers,
     ) -> None:
         assert call.endpoint is not None and call.principal is not None
+        waiting_since = time.perf_counter()
         endpoint = call.endpoint = await self._ready_endpoint(call.endpoint)
+        call.queue_wait_ms += (time.perf_counter() - waiting_since) * 1000.0
         deployment = call.deployment = pick_deployment(endpoint.deployments, self._rng)
         if deployment is None:
             raise Unavailable("the endpoint has no ready replica", retry_after_seconds=5.0)
         out_headers: Headers = [(b"x-request-id", call.request_id), *limit_headers]
+        if call.queue_wait_ms >= 1.0:
+            out_headers.append((b"x-regolo-queue-wait-ms", b"%d" % call.queue_wait_ms))
         key = None
         if endpoint.enable_cache and is_deterministic(payload):
             key = cache_key(

@@ -7,6 +7,7 @@ dropped and counted rather than slowing the response path or growing memory.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from regolo.server.specs import UsageRecord
 
@@ -16,11 +17,15 @@ class UsageBuffer:
         self.capacity = capacity
         self.dropped = 0
         self._records: deque[UsageRecord] = deque()
+        # Called with every record on the gateway's loop; must be cheap (autoscaler, canary).
+        self.listeners: list[Callable[[UsageRecord], None]] = []
 
     def __len__(self) -> int:
         return len(self._records)
 
     def record(self, usage: UsageRecord) -> None:
+        for listener in self.listeners:
+            listener(usage)
         if len(self._records) >= self.capacity:
             self.dropped += 1
             return

@@ -23,7 +23,9 @@ from regolo.server.dashboard.session import (
 MAX_KEY_CHARS = 512
 
 
-def login_routes(codec: SessionCodec, api: PublicApi, env: Environment, *, secure_cookies: bool) -> list[Route]:
+def login_routes(
+    codec: SessionCodec, api: PublicApi, env: Environment, *, secure_cookies: bool
+) -> list[Route]:
     async def login_form(request: Request) -> Response:
         return render_login(env, secure=secure_cookies, error=None, status_code=200)
 
@@ -32,7 +34,9 @@ def login_routes(codec: SessionCodec, api: PublicApi, env: Environment, *, secur
         given = form.get("csrf_token")
         expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
         if not expected or not isinstance(given, str) or not tokens_match(expected, given):
-            return render_login(env, secure=secure_cookies, error="The form expired; try again.", status_code=403)
+            return render_login(
+                env, secure=secure_cookies, error="The form expired; try again.", status_code=403
+            )
         key = form.get("api_key")
         key = key.strip() if isinstance(key, str) else ""
         error, account_name = await _check_key(api, key)

@@ -12,7 +12,9 @@ from regolo.server.dashboard.pages.forms import text
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 
 
-async def _batches_page(current: Page, *, error: str | None = None, status_code: int = 200) -> Response:
+async def _batches_page(
+    current: Page, *, error: str | None = None, status_code: int = 200
+) -> Response:
     batches = await current.get("/v1/batches", limit=100)
     endpoints = await current.get("/v1/endpoints")
     rows = batches.json()["data"] if batches.ok else []
@@ -47,14 +49,18 @@ async def create_batch(current: Page) -> Response:
         data={"purpose": "batch"},
     )
     if not uploaded.ok:
-        return await _batches_page(current, error=uploaded.error_message(), status_code=uploaded.status_code)
+        return await _batches_page(
+            current, error=uploaded.error_message(), status_code=uploaded.status_code
+        )
     body = {"input_file_id": uploaded.json()["id"], "endpoint": "/v1/chat/completions"}
     endpoint = text(form, "endpoint_id")
     if endpoint:
         body["endpoint_id"] = endpoint
     created = await current.call("POST", "/v1/batches", json_body=body)
     if not created.ok:
-        return await _batches_page(current, error=created.error_message(), status_code=created.status_code)
+        return await _batches_page(
+            current, error=created.error_message(), status_code=created.status_code
+        )
     return redirect("/ui/batches")
 
 
@@ -63,7 +69,9 @@ async def cancel_batch(current: Page, batch_id: str) -> Response:
     await current.form()
     result = await current.call("POST", f"/v1/batches/{batch_id}/cancel")
     if not result.ok:
-        return await _batches_page(current, error=result.error_message(), status_code=result.status_code)
+        return await _batches_page(
+            current, error=result.error_message(), status_code=result.status_code
+        )
     return redirect("/ui/batches")
 
 
@@ -71,7 +79,7 @@ async def cancel_batch(current: Page, batch_id: str) -> Response:
 async def file_content(current: Page, file_id: str) -> Response:
     result = await current.get(f"/v1/files/{file_id}/content")
     if not result.ok:
-        return current.render("error.html", status_code=result.status_code, message=result.error_message())
+        return current.api_error(result)
     return Response(
         result.body,
         media_type="application/jsonl",

@@ -29,16 +29,20 @@ async def billing(current: Page) -> Response:
 async def invoice_html(current: Page, invoice_id: str) -> Response:
     result = await current.get(f"/v1/billing/invoices/{invoice_id}.html")
     if not result.ok:
-        return current.render("error.html", status_code=result.status_code, message=result.error_message())
-    return Response(result.body, media_type="text/html", headers={"content-security-policy": INVOICE_CSP})
+        return current.api_error(result)
+    return Response(
+        result.body, media_type="text/html", headers={"content-security-policy": INVOICE_CSP}
+    )
 
 
 @page
 async def invoice_pdf(current: Page, invoice_id: str) -> Response:
     result = await current.get(f"/v1/billing/invoices/{invoice_id}.pdf")
     if not result.ok:
-        return current.render("error.html", status_code=result.status_code, message=result.error_message())
-    disposition = result.headers.get("content-disposition", f'attachment; filename="{invoice_id}.pdf"')
+        return current.api_error(result)
+    disposition = result.headers.get(
+        "content-disposition", f'attachment; filename="{invoice_id}.pdf"'
+    )
     return Response(
         result.body, media_type="application/pdf", headers={"content-disposition": disposition}
     )

@@ -28,10 +28,12 @@ async def endpoint_list(current: Page) -> Response:
     )
 
 
-async def _detail(current: Page, name: str, *, error: str | None = None, status_code: int = 200) -> Response:
+async def _detail(
+    current: Page, name: str, *, error: str | None = None, status_code: int = 200
+) -> Response:
     result = await current.get(f"/v1/endpoints/{name}")
     if not result.ok:
-        return current.render("error.html", status_code=result.status_code, message=result.error_message())
+        return current.api_error(result)
     endpoint = result.json()
     versions = await current.get(f"/v1/library/models/{endpoint['model']}")
     model_versions = [v["version"] for v in versions.json()["versions"]] if versions.ok else []
@@ -45,9 +47,15 @@ async def _detail(current: Page, name: str, *, error: str | None = None, status_
         done=current.request.query_params.get("done"),
         error=error,
         time_ranges=TIME_RANGES,
-        curl=curl_snippet(endpoint_url=endpoint["url"], model=endpoint["name"], key_prefix=current.session.key_prefix),
+        curl=curl_snippet(
+            endpoint_url=endpoint["url"],
+            model=endpoint["name"],
+            key_prefix=current.session.key_prefix,
+        ),
         python=python_snippet(
-            endpoint_url=endpoint["url"], model=endpoint["name"], key_prefix=current.session.key_prefix
+            endpoint_url=endpoint["url"],
+            model=endpoint["name"],
+            key_prefix=current.session.key_prefix,
         ),
     )
 
@@ -60,7 +68,9 @@ async def endpoint_detail(current: Page, name: str) -> Response:
 async def _act(current: Page, name: str, method: str, path: str, body: Any, done: str) -> Response:
     result = await current.call(method, path, json_body=body)
     if not result.ok:
-        return await _detail(current, name, error=result.error_message(), status_code=result.status_code)
+        return await _detail(
+            current, name, error=result.error_message(), status_code=result.status_code
+        )
     return redirect(f"/ui/endpoints/{name}?done={done}")
 
 
@@ -80,7 +90,9 @@ async def start_canary(current: Page, name: str) -> Response:
     try:
         percent = float(text(form, "traffic_percentage") or "")
     except ValueError:
-        return await _detail(current, name, error="traffic_percentage must be a number", status_code=400)
+        return await _detail(
+            current, name, error="traffic_percentage must be a number", status_code=400
+        )
     body = {"new_version": text(form, "new_version"), "traffic_percentage": percent}
     return await _act(current, name, "POST", f"/v1/endpoints/{name}/canary", body, "canary")
 
@@ -112,7 +124,9 @@ async def delete(current: Page, name: str) -> Response:
     await current.form()
     result = await current.call("DELETE", f"/v1/endpoints/{name}")
     if not result.ok:
-        return await _detail(current, name, error=result.error_message(), status_code=result.status_code)
+        return await _detail(
+            current, name, error=result.error_message(), status_code=result.status_code
+        )
     return redirect("/ui/endpoints")
 
 

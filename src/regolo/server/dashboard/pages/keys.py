@@ -23,7 +23,11 @@ def scopes_of(form: dict[str, Any]) -> list[str]:
 
 
 async def _keys_page(
-    current: Page, *, created: dict[str, Any] | None = None, error: str | None = None, status_code: int = 200
+    current: Page,
+    *,
+    created: dict[str, Any] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     keys = await current.get("/v1/keys")
     endpoints = await current.get("/v1/endpoints")
@@ -50,7 +54,9 @@ async def create_key(current: Page) -> Response:
     body = {"name": text(form, "name") or "dashboard key", "scopes": scopes_of(form)}
     result = await current.call("POST", "/v1/keys", json_body=body)
     if not result.ok:
-        return await _keys_page(current, error=result.error_message(), status_code=result.status_code)
+        return await _keys_page(
+            current, error=result.error_message(), status_code=result.status_code
+        )
     # Rendered, not redirected: the secret exists only in this response (never cached).
     return await _keys_page(current, created=result.json(), status_code=201)
 
@@ -60,7 +66,9 @@ async def revoke_key(current: Page, key_id: str) -> Response:
     await current.form()
     result = await current.call("DELETE", f"/v1/keys/{key_id}")
     if not result.ok:
-        return await _keys_page(current, error=result.error_message(), status_code=result.status_code)
+        return await _keys_page(
+            current, error=result.error_message(), status_code=result.status_code
+        )
     return redirect("/ui/keys")
 
 

@@ -41,7 +41,9 @@ async def add_model(current: Page) -> Response:
     body = {"url": text(form, "url"), "name": text(form, "name"), "version": text(form, "version")}
     if body["url"] is None:
         return await _library(current, error="Enter the model's URL.", status_code=400)
-    result = await current.call("POST", "/v1/library/models", json_body={k: v for k, v in body.items() if v})
+    result = await current.call(
+        "POST", "/v1/library/models", json_body={k: v for k, v in body.items() if v}
+    )
     if not result.ok:
         return await _library(current, error=result.error_message(), status_code=result.status_code)
     return redirect(f"/ui/models/{result.json()['model']}")
@@ -51,7 +53,7 @@ async def add_model(current: Page) -> Response:
 async def model_detail(current: Page, name: str) -> Response:
     result = await current.get(f"/v1/library/models/{name}")
     if not result.ok:
-        return current.render("error.html", status_code=result.status_code, message=result.error_message())
+        return current.api_error(result)
     model = result.json()
     return current.render("model.html", nav="models", model=model, refresh=_busy([model]))
 
@@ -61,7 +63,7 @@ async def delete_model(current: Page, name: str) -> Response:
     await current.form()
     result = await current.call("DELETE", f"/v1/library/models/{name}")
     if not result.ok:
-        return current.render("error.html", status_code=result.status_code, message=result.error_message())
+        return current.api_error(result)
     return redirect("/ui/models")
 
 
@@ -70,7 +72,7 @@ async def _deploy_page(
 ) -> Response:
     model = await current.get(f"/v1/library/models/{name}/versions/{version}")
     if not model.ok:
-        return current.render("error.html", status_code=model.status_code, message=model.error_message())
+        return current.api_error(model)
     fits = await current.get(f"/v1/library/models/{name}/versions/{version}/instances")
     options = fits.json()["data"] if fits.ok else []
     return current.render(
@@ -97,7 +99,9 @@ async def deploy(current: Page, name: str, version: str) -> Response:
     except FormError as error:
         return await _deploy_page(current, name, version, error=str(error), status_code=400)
     if "name" not in body:
-        return await _deploy_page(current, name, version, error="Name the endpoint.", status_code=400)
+        return await _deploy_page(
+            current, name, version, error="Name the endpoint.", status_code=400
+        )
     result = await current.call("POST", "/v1/endpoints", json_body=body)
     if not result.ok:
         return await _deploy_page(
