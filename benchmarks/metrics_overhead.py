@@ -93,7 +93,7 @@ def _start_flusher(usage: Any, *, store: bool) -> None:
     else:
         flusher = type("Drain", (), {"flush": lambda self: len(usage.drain())})()
 
-    from regolo.server.metrics.loops import FLUSH_INTERVAL_SECONDS
+    from regolo.server.platform import USAGE_FLUSH_INTERVAL_SECONDS as FLUSH_INTERVAL_SECONDS
 
     def run() -> None:
         while True:

@@ -57,6 +57,7 @@ def test_dashboard_journey(live: LiveServer, browser: Any, screenshots: Screensh
         lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
     )
     page.on("dialog", lambda dialog: dialog.accept())
+    page.on("response", lambda r: print("RESP", r.status, r.request.method, r.url))  # DEBUG
     try:
         _sign_in(page, live, screenshots)
         _add_model(page, screenshots)
@@ -67,6 +68,9 @@ def test_dashboard_journey(live: LiveServer, browser: Any, screenshots: Screensh
         _keys(page, live, screenshots)
         _batch(page, live, screenshots)
         _invoice(page, screenshots)
+    except Exception:
+        screenshots.take(page, "failure")
+        raise
     finally:
         context.close()
     assert not csp_errors, csp_errors
@@ -121,6 +125,7 @@ def _deploy(page: Any, live: LiveServer, shots: Screenshots) -> None:
     page.click("#deploy-form summary")  # advanced settings
     page.fill("#deploy-form input[name=request_timeout_seconds]", "60")
     shots.take(page, "deploy")
+    print("INVALID", page.evaluate("() => [...document.querySelectorAll('#deploy-form :invalid')].map(e => e.name + ':' + e.validationMessage)"))  # DEBUG
     page.click("#deploy-button")
     page.wait_for_url(re.compile(r"/ui/endpoints/smol-api\?created=1$"))
     prefix = "_".join(live.admin_key.split("_")[:2])

@@ -209,3 +209,22 @@ def test_cli_metrics_and_health(served: tuple[LiveServer, ServingFakeBackend]) -
     )
     assert bad.exit_code != 0
     client.close()
+
+
+def test_metrics_token_reads_prometheus_page_and_nothing_else(home: Path) -> None:
+    from tests.support.live import live_server as _live
+
+    with _live(home, metrics_token="scrape-secret-123") as server:
+        import httpx as _httpx
+
+        page = _httpx.get(
+            f"{server.base_url}/metrics", headers={"Authorization": "Bearer scrape-secret-123"}
+        )
+        assert page.status_code == 200
+        assert "regolo_" in page.text
+        other = _httpx.get(
+            f"{server.base_url}/v1/keys", headers={"Authorization": "Bearer scrape-secret-123"}
+        )
+        assert other.status_code == 401
+        wrong = _httpx.get(f"{server.base_url}/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401

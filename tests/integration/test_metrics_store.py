@@ -295,3 +295,37 @@ def test_replica_stopped_for_a_known_time_sets_availability(db: Database) -> Non
     assert found.total.cpu_samples == 48
     assert total.cpu_usage == pytest.approx(0.25)
     assert total.memory_usage == pytest.approx(0.25)
+
+
+def test_two_gateways_flushing_at_once_count_everything_once(
+    db: Database, database_url: str
+) -> None:
+    import threading
+
+    other_db = Database(database_url)  # a second process's connection pool
+    buffers = [UsageBuffer(), UsageBuffer()]
+    for offset, buffer in enumerate(buffers):
+        for i in range(300):
+            buffer.record(usage(offset * 1000 + i, T0 + timedelta(seconds=i % 30),
+                                status=200, latency_ms=20.0))  # fmt: skip
+    flushers = [UsageFlusher(db, buffers[0], batch_size=50),
+                UsageFlusher(other_db, buffers[1], batch_size=50)]  # fmt: skip
+    start = threading.Barrier(2)
+
+    def drain(flusher: UsageFlusher) -> None:
+        start.wait()
+        for _ in range(200):
+            flusher.flush()
+            if flusher.pending_records == 0 and len(flusher.usage) == 0:  # type: ignore[arg-type]
+                return
+
+    threads = [threading.Thread(target=drain, args=(f,)) for f in flushers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    other_db.dispose()
+    with db.read() as session:
+        found = window_stats(session, "ep_1", TIME_RANGES["15m"], T0 + timedelta(minutes=1))
+        totals = session.scalar(select(func.sum(MetricTotal.request_count)))
+    assert found.total.request_count == 600 and totals == 600

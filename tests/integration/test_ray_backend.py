@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +28,10 @@ ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
+from regolo.server.backends.launcher import launcher_argv  # noqa: E402
+from regolo.server.backends.parent_guard import guarded_argv  # noqa: E402
 from regolo.server.backends.ray import RayBackend  # noqa: E402
+from regolo.server.backends.ray_actor import bind_host  # noqa: E402
 from regolo.server.backends.ray_resources import (  # noqa: E402
     capacity_of,
     check_feasible,
@@ -210,6 +214,32 @@ def test_three_replicas_spread_over_nodes_and_serve_through_the_gateway(
     assert not _named_actors(), "replicas left behind after the platform stopped"
 
 
+@pytest.mark.slow
+def test_the_real_llamacpp_runtime_serves_from_a_ray_node(
+    ray_cluster: RayTestCluster, home: Path
+) -> None:
+    backend = RayBackend(Settings(home=home), namespace=NAMESPACE)  # the real runtimes
+    with live_server(home, backend=backend, **FAST) as server:
+        _deploy(server, "real", replicas=1)
+        server.wait_ready("real", timeout=180)
+        (replica,) = _live_replicas(server)
+        assert ray_cluster.label_of(replica.node) in ("cpu", "l4")
+        with server.client() as http:
+            response = http.post(
+                "/endpoints/real/v1/chat/completions",
+                json={
+                    "model": "smol",
+                    "messages": [{"role": "user", "content": "Hi"}],
+                    "max_tokens": 4,
+                },
+            )
+        assert response.status_code == 200, response.text
+        assert response.json()["choices"][0]["message"]["content"]
+        # The replica demands its own token, also on its Ray node.
+        with server.client(key="not-the-token") as http:
+            assert http.post(f"{replica.address}/v1/chat/completions", json={}).status_code == 401
+
+
 def test_accelerators_place_replicas_and_a_missing_one_stays_pending(
     ray_cluster: RayTestCluster, backend: RayBackend, home: Path
 ) -> None:
@@ -330,6 +360,18 @@ def test_demands_and_feasibility() -> None:
     with pytest.raises(Unavailable, match="not enough free CPU"):
         check_free(demand_of(Resources(cpu_request=4)), {"CPU": 3.0})
     assert capacity_of({"CPU": 6.0, "accelerator:L4-24GB": 2.0}).gpus == {"L4-24GB": 2}
+
+
+def test_parent_guard_runs_the_replica_only_while_its_parent_lives() -> None:
+    argv = guarded_argv(os.getpid(), launcher_argv(None, None, ["/bin/echo", "serving"]))
+    ran = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert (ran.returncode, ran.stdout.strip()) == (0, "serving")
+    orphan = guarded_argv(1, launcher_argv(None, None, ["/bin/echo", "serving"]))
+    refused = subprocess.run(orphan, capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode == 1 and "parent is gone" in refused.stderr
+    assert not refused.stdout
+    assert bind_host("10.0.0.7", "10.0.0.7") == "127.0.0.1"
+    assert bind_host("10.0.0.8", "10.0.0.7") == "10.0.0.8"
 
 
 def _rows(server: LiveServer, ids: list[str]) -> list[Replica]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from regolo.cli import batches, billing, endpoints, keys, models
+from regolo.cli import autoscaling, batches, billing, endpoints, keys, models
 from regolo.cli._context import get_client
 from regolo.cli._output import print_json, print_table, reports_errors
 from regolo.cli.chat import chat
@@ -21,6 +21,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(batches.app, name="batches")
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
+autoscaling.register(endpoints.app)
 app.add_typer(billing.app, name="billing")
 app.command("chat")(chat)
 

@@ -71,6 +71,7 @@ class PlatformApp:
             api,
             authenticator=platform.authenticator,
             max_body_bytes=platform.settings.max_body_bytes,
+            metrics_token=platform.settings.metrics_token,
         )
         # The dashboard authenticates with its own session cookie (browsers send no bearer
         # key) and reads everything back through this app, as any API client would.

@@ -7,13 +7,21 @@ public list.
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from regolo.server.asgi import Message, Scope, bearer_token, header, request_id_for, send_error
 from regolo.server.errors import PayloadTooLarge, RegoloError, Unauthenticated, UnsupportedMediaType
 from regolo.server.keys import KeyAuthenticator
+from regolo.server.specs import Principal
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+METRICS_PATH = "/metrics"
+# What a Prometheus scraper holding the metrics token may be: it reaches /metrics only
+# (the middleware grants it nowhere else) and sees every account there.
+METRICS_SCRAPER = Principal(
+    account_id="", key_id="metrics-token", scopes=frozenset({"admin"}), is_superadmin=True
+)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MULTIPART_PATHS = ("/v1/files",)
 
@@ -26,8 +34,10 @@ class ApiMiddleware:
         authenticator: KeyAuthenticator,
         max_body_bytes: int,
         public_prefixes: tuple[str, ...] = (),
+        metrics_token: str | None = None,
     ) -> None:
         self.app = app
+        self.metrics_token = metrics_token
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
         self.public_prefixes = public_prefixes
@@ -47,6 +57,8 @@ class ApiMiddleware:
             except RegoloError as error:  # the store is down: 503, never a bare 500
                 await send_error(send, error, request_id)
                 return
+            if principal is None and path == METRICS_PATH and self._is_metrics_token(token):
+                principal = METRICS_SCRAPER
             if principal is None:
                 await send_error(send, Unauthenticated(), request_id)
                 return
@@ -56,6 +68,11 @@ class ApiMiddleware:
             await send_error(send, error, request_id)
             return
         await self.app(scope, _capped(receive, self.max_body_bytes), send)
+
+    def _is_metrics_token(self, token: str | None) -> bool:
+        if not token or not self.metrics_token:
+            return False
+        return hmac.compare_digest(token.encode(), self.metrics_token.encode())
 
     def _check_body_headers(self, scope: Scope) -> PayloadTooLarge | UnsupportedMediaType | None:
         if scope["method"] not in BODY_METHODS:

@@ -16,6 +16,7 @@ from regolo.server.gateway.app import Gateway, create_gateway
 from regolo.server.gateway.request_body import BodyLimits
 from regolo.server.gateway.usage import UsageBuffer
 from regolo.server.keys import KeyAuthenticator
+from regolo.server.metrics.flusher import UsageFlusher
 from regolo.server.runtimes.registry import choose_runtime, get_runtime
 from regolo.server.settings import Settings
 from regolo.server.specs import ModelArtifact, Resources
@@ -24,6 +25,7 @@ from regolo.server.store.database import Database
 from regolo.server.store.migrate import upgrade
 
 log = logging.getLogger("regolo.platform")
+USAGE_FLUSH_INTERVAL_SECONDS = 3.0  # batching spreads a transaction's cost over many records
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Platform:
     health: HealthChecker | None = None
     catalog: Any = None
     downloader: Any = None
+    flusher: UsageFlusher = field(init=False)
     reconciler: Reconciler | None = None
     leader: LeaderLease | None = None
     changes: ChangeFeed | None = None
@@ -54,6 +57,7 @@ class Platform:
             authenticator=KeyAuthenticator(db, cache_seconds=settings.key_cache_seconds),
         )
         platform.changes = ChangeFeed(db)
+        platform.flusher = UsageFlusher(db, platform.usage)
         platform.backend = backend if backend is not None else _make_backend(settings)
         platform.catalog = _load_catalog(settings)
         from regolo.server.library.downloads import Downloader
@@ -79,23 +83,25 @@ class Platform:
     def start_loops(self) -> None:
         """Start this role's loops on their own thread.
 
-        ``all`` and ``controller`` reconcile and probe replicas; every role that serves
-        requests refreshes its routing table from the store.
+        Every role that serves requests refreshes its routing table and flushes its usage
+        records; ``all`` and ``controller`` also run the control loops, under the lease.
         """
         self._gateway_loop = _running_loop()
-        if self.changes is not None and self.settings.role in ("all", "gateway"):
+        serves_requests = self.settings.role in ("all", "gateway")
+        if self.changes is not None and serves_requests:
             self.changes.listen(self.publish_routing)
+        controller = Controller(on_change=self._routing_changed)
+        controller.add("routing", self._refresh_routing, self.settings.routing_refresh_seconds)
+        if serves_requests:
+            controller.add("usage-flush", self._flush_usage, USAGE_FLUSH_INTERVAL_SECONDS)
         if self.settings.role in ("all", "controller"):
             self.downloader.resume_all()
-            self._start_controller()
-        elif self.settings.role == "gateway":
-            controller = Controller(on_change=self.publish_routing)
-            controller.add("routing", self._refresh_routing, self.settings.routing_refresh_seconds)
-            self.controller = controller
-            self.publish_routing()
-            controller.start()
+            self._add_control_loops(controller)
+        self.controller = controller
+        self.publish_routing()
+        controller.start()
 
-    def _start_controller(self) -> None:
+    def _add_control_loops(self, controller: Controller) -> None:
         self.reconciler = reconciler = Reconciler(
             ReconcilerDeps(
                 db=self.db,
@@ -117,7 +123,6 @@ class Platform:
             ttl_seconds=self.settings.leader_lease_seconds,
             on_elected=reconciler.adopt_existing,
         )
-        controller = Controller(on_change=self._routing_changed)
         controller.add("leader", lease.step, self.settings.leader_lease_seconds / 3)
         controller.add(
             "reconcile", lease.guard(reconciler.tick), self.settings.reconcile_interval_seconds
@@ -125,12 +130,12 @@ class Platform:
         controller.add(
             "health", lease.guard(self.health.tick), self.settings.health_interval_seconds
         )
-        controller.add("routing", self._refresh_routing, self.settings.routing_refresh_seconds)
         for name, step, interval_seconds in _feature_loops(self):
             controller.add(name, lease.guard(step), interval_seconds)
-        self.controller = controller
-        self.publish_routing()
-        controller.start()
+
+    async def _flush_usage(self) -> bool:
+        self.flusher.flush()
+        return False  # metrics never change routing
 
     def stop_loops(self) -> None:
         if self.changes is not None:
@@ -203,6 +208,7 @@ class Platform:
     async def shutdown(self) -> None:
         """Graceful stop: loops first, then (by default) this platform's replicas."""
         self.stop_loops()
+        self.flusher.flush()  # the last seconds of usage records
         leading = self.leader is not None and self.leader.is_leader
         if leading and self.reconciler is not None and self.settings.stop_replicas_on_exit:
             await self.reconciler.stop_all("the platform was shut down")

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 4 * 1024 * 1024
     max_tokens_cap: int = 32768
     max_n_cap: int = 8
+    metrics_token: str | None = None  # lets a Prometheus scraper read /metrics without a key
     key_cache_seconds: float = 5.0  # revocation and expiry take effect within this time
     reconcile_interval_seconds: float = 1.0
     health_interval_seconds: float = 2.0

@@ -116,7 +116,7 @@ class Principal:
         )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)  # not frozen: built on every request, kept cheap
 class UsageRecord:
     """One gateway request, as recorded for metrics (never for billing: billing is hourly)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,7 +41,72 @@ def _validation_error(exc: RequestValidationError) -> ValidationFailed:
     return ValidationFailed(message, param=param)
 
 
+ERROR_STATUSES = {
+    "400": "Invalid request",
+    "401": "Missing or invalid API key",
+    "403": "The key lacks the scope",
+    "404": "Not found (or not yours)",
+    "409": "Conflict",
+    "413": "Request body too large",
+    "415": "Request body is not JSON",
+    "422": "Validation failed (names the field)",
+    "429": "Rate limited",
+    "503": "Unavailable; retry after Retry-After",
+}
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorResponse",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Declare the OpenAI-shaped error responses on every operation of ``/openapi.json``.
+
+    FastAPI's default 422 schema (``HTTPValidationError``) is not what the handlers
+    send, so clients and schema checkers (R19) would be misled without this.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas["ErrorResponse"] = ERROR_SCHEMA
+        reference = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if "health" in operation.get("tags", ()):
+                    continue  # public probes answer only their own status shape
+                responses = operation.setdefault("responses", {})
+                if "HTTPValidationError" in str(responses.get("422", "")):
+                    del responses["422"]
+                for status, description in ERROR_STATUSES.items():
+                    responses.setdefault(status, {"description": description, "content": reference})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    document_errors(app)
+
     @app.exception_handler(RegoloError)
     async def _regolo_error(_: Request, exc: RegoloError) -> JSONResponse:
         return _render(exc)

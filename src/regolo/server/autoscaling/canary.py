@@ -71,11 +71,11 @@ def judge(step: CanaryStep, canary: VersionStats, stable: VersionStats) -> Verdi
     broken = _out_of_bounds(step, canary, stable)
     if broken is not None:
         return Verdict("rollback", broken)
+    if not step.canary_ready:  # it served before (the caller waits for the first replica)
+        return Verdict("rollback", "the canary has no ready replica: it turned unhealthy")
     percent = step.steps[step.step_index]
     if step.step_elapsed_seconds < step.step_interval_seconds:
         return Verdict("hold", f"step {step.step_index + 1}: {percent:g}% of traffic")
-    if not step.canary_ready:
-        return Verdict("rollback", "the canary has no ready replica after a whole step")
     if canary.requests < step.min_requests:
         return Verdict(
             "hold", f"waiting for {step.min_requests} canary requests ({canary.requests} so far)"

@@ -1,12 +1,12 @@
 """The autoscaling decision: a pure function from a deployment's metric windows to a replica count.
 
 Per metric: desired = ceil(replicas x value / target), acted on only past that metric's
-thresholds (hysteresis); the deployment takes the largest. Scaling up reads the short
-panic window as well as the stable one, so a load step is seen within seconds; scaling
-down reads the larger of the two and then waits out the stabilization window (the
-highest recommendation of the window wins, as in Kubernetes). A burst that asks for
-``panic_threshold`` x the replicas enters panic mode (Knative): the step limit is lifted
-and nothing scales down until the burst has been gone for a stable window. With
+thresholds (hysteresis); the deployment takes the largest. Decisions read the stable
+window; when the short panic window shows a burst (``panic_threshold`` x the target,
+as in Knative) it is read too, the step limit is lifted, and nothing scales down
+until the burst has been gone for a stable window. Scaling down reads the larger of
+the two windows and then waits out the stabilization window (the highest
+recommendation of the window wins, as in Kubernetes). With
 ``min_replicas == 0`` an idle deployment goes to zero, and the first waiting request
 brings one replica back.
 """
@@ -48,6 +48,8 @@ class ScalingContext:
     idle_seconds: float = 0.0  # since the last request arrived or finished
     history: tuple[Recommendation, ...] = ()  # this deployment's earlier recommendations
     panic_until: float | None = None
+    # How long this deployment has been watched: a window is read only once it is full.
+    observed_seconds: float = math.inf
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,16 +101,26 @@ def decide(context: ScalingContext) -> Decision:
 def _propose(context: ScalingContext, metric: MetricTarget) -> _Proposal:
     current = context.current_replicas
     window = context.metrics.get(metric.metric, MetricWindow(0.0, 0.0))
-    value = max(window.stable, window.panic)
     base = context.ready_replicas or current
-    wanted = _ceil(base * value / metric.target)
-    if value > metric.up_threshold:
-        panic = _ceil(base * window.panic / metric.target) >= context.policy.panic_threshold * base
-        return _Proposal(metric.metric, max(current, wanted), value, panic)
-    # Scale down only with every replica up: starting replicas would skew the ratio.
-    if value < metric.down_threshold and context.ready_replicas >= current:
-        return _Proposal(metric.metric, min(current, wanted), value, False)
-    return _Proposal(metric.metric, current, value, False)
+    policy, observed = context.policy, context.observed_seconds
+    # The short window counts only for a burst: on its own it is too noisy to follow.
+    burst = (
+        observed >= policy.panic_window_seconds
+        and window.panic >= policy.panic_threshold * metric.target
+    )
+    if not burst and observed < policy.stable_window_seconds:
+        return _Proposal(metric.metric, current, window.stable, False)
+    up_value = max(window.stable, window.panic) if burst else window.stable
+    if up_value > metric.up_threshold:
+        wanted = _ceil(base * up_value / metric.target)
+        return _Proposal(metric.metric, max(current, wanted), up_value, burst)
+    # Down reads the larger window value, and only with every replica up: starting
+    # replicas would skew the ratio.
+    down_value = max(window.stable, window.panic)
+    if down_value < metric.down_threshold and context.ready_replicas >= current:
+        wanted = _ceil(base * down_value / metric.target)
+        return _Proposal(metric.metric, min(current, wanted), down_value, False)
+    return _Proposal(metric.metric, current, up_value, False)
 
 
 def _ceil(number: float) -> int:
@@ -203,6 +215,7 @@ def _inputs(context: ScalingContext) -> dict[str, Any]:
         "ready_replicas": context.ready_replicas,
         "waiting_requests": context.waiting_requests,
         "idle_seconds": round(context.idle_seconds, 3),
+        "observed_seconds": round(min(context.observed_seconds, 1e9), 3),
         "metrics": {
             name: {"stable": round(w.stable, 4), "panic": round(w.panic, 4)}
             for name, w in context.metrics.items()

@@ -84,6 +84,7 @@ class Autoscaler:
         self.tap = tap
         self.load = load
         self.clock = clock
+        self.tick_seconds = 1.0  # the first sample stands for one tick of watching
         self.samples = LoadSeries()
         self._memory: dict[str, _Memory] = {}
 
@@ -115,10 +116,11 @@ class Autoscaler:
             target.deployment_id, LoadSample(now, ready, in_flight, waiting, target.cpu_usage)
         )
         policy = target.policy
+        observed_since = max(self.tap.started_at, memory.first_seen)
         windows = metric_windows(
             policy,
             now=now,
-            observed_since=max(self.tap.started_at, memory.first_seen),
+            observed_since=observed_since,
             ready_replicas=ready,
             completions=self.tap.since(target.deployment_id, now - policy.stable_window_seconds),
             samples=self.samples.window(target.deployment_id, now - policy.stable_window_seconds),
@@ -136,6 +138,7 @@ class Autoscaler:
                 idle_seconds=idle,
                 history=memory.history,
                 panic_until=memory.panic_until,
+                observed_seconds=now - observed_since + self.tick_seconds,
             )
         )
         memory.history = trim_history(

@@ -92,6 +92,7 @@ def simulate_regolo(
                     idle_seconds=t - last_busy,
                     history=history,
                     panic_until=panic_until,
+                    observed_seconds=t + 1.0,
                 )
             )
             history = trim_history(

@@ -44,7 +44,7 @@ from regolo.server.specs import Capacity, ObservedReplica, ReplicaHandle, Replic
 log = logging.getLogger("regolo.backends.ray")
 
 NAMESPACE = "regolo"
-READY_TIMEOUT_SECONDS = 60.0  # actor placed, worker started, server process launched
+READY_TIMEOUT_SECONDS = 30.0  # actor placed, worker started, server process launched
 CALL_TIMEOUT_SECONDS = 5.0  # status and log calls to a live actor
 _STOP_GRACE_SECONDS = 15.0  # beyond the drain: SIGTERM grace, SIGKILL, actor round trip
 _RemoteReplicaActor: Any = ray.remote(ReplicaActor)
@@ -98,7 +98,13 @@ class RayBackend:
 
     def capacity(self) -> Capacity:
         self.connect()
-        return capacity_of(ray.cluster_resources())
+        try:
+            totals = ray.cluster_resources()
+        except (RayError, ConnectionError, RuntimeError) as exc:
+            raise Unavailable(
+                f"the Ray cluster did not answer: {exc}", retry_after_seconds=10
+            ) from exc
+        return capacity_of(totals)
 
     async def start(self, spec: ReplicaSpec) -> ReplicaHandle:
         placement.check_replica_id(spec.replica_id)

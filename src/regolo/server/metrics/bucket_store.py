@@ -1,7 +1,9 @@
 """Reading and adding to metric rows inside the caller's transaction.
 
-Adds are read-modify-write: a single writer (the controller's thread) owns these rows,
-and SQLite write transactions are ``BEGIN IMMEDIATE``, so no two adds interleave.
+Adds are read-modify-write under a row lock (``SELECT ... FOR UPDATE`` on PostgreSQL;
+SQLite write transactions are ``BEGIN IMMEDIATE``), in key order so two writers never
+deadlock. Two processes inserting the same new row make one transaction fail with an
+integrity error; its batch stays pending and is added on the next try.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ FLUSH_IDS_KEPT_FOR = 3600 * 24  # seconds; a retry comes seconds after its first
 def add_to_buckets(session: Session, deltas: Mapping[BucketKey, BucketStats]) -> None:
     for key in sorted(deltas):
         row = session.get(
-            MetricBucket, (key.endpoint_id, key.version, key.resolution_seconds, key.bucket_start)
+            MetricBucket,
+            (key.endpoint_id, key.version, key.resolution_seconds, key.bucket_start),
+            with_for_update=True,
         )
         if row is None:
             row = _new_bucket(key)
@@ -36,7 +40,7 @@ def add_to_buckets(session: Session, deltas: Mapping[BucketKey, BucketStats]) ->
 def add_to_totals(session: Session, sums: Mapping[tuple[str, str, int], BucketStats]) -> None:
     """Add per (endpoint, version, status) sums to the cumulative Prometheus counters."""
     for ident, stats in sorted(sums.items()):
-        row = session.get(MetricTotal, ident)
+        row = session.get(MetricTotal, ident, with_for_update=True)
         if row is None:
             row = MetricTotal(
                 endpoint_id=ident[0], version=ident[1], status_code=ident[2], request_count=0,

@@ -4,6 +4,7 @@ Exactly once (R18): a drained batch gets an id and stays pending until the trans
 that adds it commits; that transaction also records the id, so a retry after an
 uncertain commit (connection lost on COMMIT) finds it and does not add it again.
 Nothing drained is dropped on a database error: the batch waits for the next step.
+Safe with several flushing processes (one per gateway) on one store.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
+
+from sqlalchemy.exc import IntegrityError
 
 from regolo.server.metrics.bucket_store import add_to_buckets, add_to_totals
 from regolo.server.metrics.rollup import rollup_fine, sum_fine, totals_of
@@ -66,7 +69,12 @@ class UsageFlusher:
             if batch is None:
                 break
             self._pending = batch
-            written += self._write(batch)
+            try:
+                written += self._write(batch)
+            except IntegrityError:
+                # Another process created one of these rows first; retry on the next step.
+                log.info("usage batch %s raced another writer; retried later", batch.batch_id)
+                break
             self._pending = None
         self.flushed_records += written
         return written

@@ -1,4 +1,5 @@
-"""The Prometheus page: request counters, latency histograms, tokens, replicas, queues.
+"""The Prometheus page: request counters, latency histograms, tokens, replicas, queues,
+and the replica runtimes' own metrics (``vllm:*``) passed through.
 
 Counters come from ``metric_totals`` (cumulative, never trimmed) so they only go up and
 every process serving the API shows the same numbers. Queue depth and the usage
@@ -8,7 +9,7 @@ never keys or secrets (RELIABILITY S3).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 
@@ -23,6 +24,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from regolo.server.metrics.passthrough import ScrapeTarget, scrape, scrape_targets
 from regolo.server.metrics.percentiles import LATENCY_BOUNDS_MS
 from regolo.server.metrics.tables import MetricTotal
 from regolo.server.store.tables import Deployment, Endpoint, Replica
@@ -40,10 +42,18 @@ class ProcessGauges:
     usage_dropped: int = 0
 
 
-def render(session: Session, account_id: str | None, gauges: ProcessGauges) -> bytes:
+def render(
+    session: Session,
+    account_id: str | None,
+    gauges: ProcessGauges,
+    passthrough: Callable[[list[ScrapeTarget]], list[Metric]] = scrape,
+) -> bytes:
     """The page for one account (``None``: every account, for the superadmin)."""
+    families = list(_families(session, account_id, gauges))
+    endpoints = _endpoints(session, account_id)
+    families += passthrough(scrape_targets(session, endpoints))
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(list(_families(session, account_id, gauges))))
+    registry.register(_Snapshot(families))
     return generate_latest(registry)
 
 
