@@ -1,7 +1,8 @@
 """Batch benchmark on the demo model: does a batch fill spare capacity without hurting
 online traffic? Prints JSON.
 
-1. best online throughput: N requests through the gateway at concurrency 1, 2, 4, 8;
+1. best online throughput: N requests through the gateway at concurrency 1, 2, 4, 8
+   (the best level is measured again after step 2, and the higher number is used);
 2. batch throughput: the same N requests as one batch (submit to completed, wall clock);
 3. online p95 latency of a steady single-client probe, without and during a batch.
 
@@ -179,6 +180,10 @@ async def measure(base_url: str, key: str, args: argparse.Namespace) -> dict[str
             for c in CONCURRENCY
         }
         alone = await run_batch(client, args.requests, args.max_tokens, offset=0)
+        # the machine's load drifts: measure the best online level again after the batch
+        # and hold the batch to the better of the two passes
+        best_level = max(online, key=lambda c: online[c])
+        online_again = await online_throughput(client, args.requests, best_level, args.max_tokens)
         without = await probe_latencies_ms(client, args.probe_requests, args.max_tokens)
         batch_task = asyncio.create_task(
             run_batch(client, args.requests * 2, args.max_tokens, offset=args.requests)
@@ -186,7 +191,7 @@ async def measure(base_url: str, key: str, args: argparse.Namespace) -> dict[str
         await asyncio.sleep(1.0)  # let the batch fill the replica first
         during = await probe_latencies_ms(client, args.probe_requests, args.max_tokens)
         with_probe = await batch_task
-    best_online = max(online.values())
+    best_online = max(*online.values(), online_again)
     batch_rps = alone["counts"]["completed"] / alone["elapsed_seconds"]
     p95_without, p95_during = p95(without), p95(during)
     return {
@@ -200,6 +205,7 @@ async def measure(base_url: str, key: str, args: argparse.Namespace) -> dict[str
         "requests": args.requests,
         "max_tokens": args.max_tokens,
         "online_throughput_rps": {str(c): round(v, 3) for c, v in online.items()},
+        "online_rps_best_level_after_batch": round(online_again, 3),
         "best_online_rps": round(best_online, 3),
         "batch": alone,
         "batch_rps": round(batch_rps, 3),

@@ -13,7 +13,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-ensure_venv server,dev,transformers
+ensure_venv server,dev,transformers,ray
 cd "$ROOT"
 "$VENV/bin/ruff" check src tests benchmarks
 "$VENV/bin/mypy" src

@@ -23,7 +23,8 @@ from regolo.errors import (
     retry_after_seconds,
 )
 
-DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# As the OpenAI client: a long generation on a busy CPU replica may take minutes.
+DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
 DEFAULT_MAX_RETRIES = 2
 MAX_RETRY_DELAY_SECONDS = 30.0
 _RETRY_STATUSES = frozenset({429, 503})  # the server did not process the request

@@ -48,7 +48,7 @@ def live(home: Path, mirror: HubMirror) -> Iterator[LiveServer]:
 
 
 def test_dashboard_journey(live: LiveServer, browser: Any, screenshots: Screenshots) -> None:
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 1400})
     page = context.new_page()
     page.set_default_timeout(30_000)
     csp_errors: list[str] = []
@@ -57,7 +57,6 @@ def test_dashboard_journey(live: LiveServer, browser: Any, screenshots: Screensh
         lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
     )
     page.on("dialog", lambda dialog: dialog.accept())
-    page.on("response", lambda r: print("RESP", r.status, r.request.method, r.url))  # DEBUG
     try:
         _sign_in(page, live, screenshots)
         _add_model(page, screenshots)
@@ -125,7 +124,6 @@ def _deploy(page: Any, live: LiveServer, shots: Screenshots) -> None:
     page.click("#deploy-form summary")  # advanced settings
     page.fill("#deploy-form input[name=request_timeout_seconds]", "60")
     shots.take(page, "deploy")
-    print("INVALID", page.evaluate("() => [...document.querySelectorAll('#deploy-form :invalid')].map(e => e.name + ':' + e.validationMessage)"))  # DEBUG
     page.click("#deploy-button")
     page.wait_for_url(re.compile(r"/ui/endpoints/smol-api\?created=1$"))
     prefix = "_".join(live.admin_key.split("_")[:2])

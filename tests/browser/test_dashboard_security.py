@@ -210,3 +210,14 @@ def test_path_parameters_outside_the_api_names_never_reach_the_api(live: LiveSer
         finally:
             connection.close()
         assert status == 404, path
+
+
+def test_bodies_are_capped(live: LiveServer) -> None:
+    with httpx.Client(base_url=live.base_url, timeout=30) as client:
+        huge = client.post("/ui/login", data={"csrf_token": "x", "api_key": "k" * 20_000})
+        assert huge.status_code == 413
+    client, token = login(live.base_url, live.admin_key)
+    with contextlib.closing(client):
+        big = "x" * (live.settings.max_body_bytes + 1)
+        response = client.post("/ui/keys", data={"csrf_token": token, "name": big})
+        assert response.status_code == 413

@@ -70,7 +70,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             register_seed_model(http)
             created = http.post(
                 "/v1/endpoints",
-                json={"name": CUSTOM_MODEL_ENDPOINT, "model": SEED_MODEL, "replicas": 1},
+                json={
+                    "name": CUSTOM_MODEL_ENDPOINT,
+                    "model": SEED_MODEL,
+                    "replicas": 1,
+                    # its samples set no max_tokens: leave room for a slow, busy machine
+                    "request_timeout_seconds": 600,
+                },
             )
             assert created.status_code == 201, created.text
         yield live
@@ -189,6 +195,10 @@ def test_split_traffic(server: LiveServer, http: httpx.Client) -> None:
 
 
 def test_making_requests(server: LiveServer, http: httpx.Client) -> None:
+    # The sample sets no max_tokens, so the model writes until it stops; on a busy CI
+    # machine that can take longer than the default 60 s request timeout.
+    patch = http.patch("/v1/endpoints/sentiment-api", json={"request_timeout_seconds": 600})
+    assert patch.status_code == 200, patch.text
     ran = run(server, "Making Requests")
     if ran.returncode != 0:  # show what the gateway answered the sample
         body = {

@@ -252,3 +252,58 @@ def test_a_healthy_canary_is_promoted_step_by_step(
         "canary promote",
         "canary advance",
     ]
+
+
+def test_the_seed_sdk_calls_and_the_cli(server: LiveServer, http: httpx.Client) -> None:
+    from typer.testing import CliRunner
+
+    import regolo
+    from regolo.cli.main import app
+
+    _endpoint(server, http, "sentiment-api", replicas=2)
+    client = regolo.RegoloClient(api_key=server.admin_key, base_url=server.base_url)
+    policy = client.configure_autoscaling(
+        endpoint_id="sentiment-api",
+        metrics=SEED_POLICY["metrics"],  # type: ignore[arg-type]
+        min_replicas=2,
+        max_replicas=50,
+    )
+    assert (policy.min_replicas, policy.max_replicas) == (2, 50)
+    assert client.get_autoscaling("sentiment-api").metrics[0].scale_up_threshold == 0.8
+    canary = client.create_canary(
+        "sentiment-api",
+        new_version="1.1",
+        traffic_percentage=5,
+        auto_promote=True,
+        steps=[5, 25, 50, 100],
+        step_interval_seconds=600,
+        rollback_on={"error_rate": 0.05, "p95_latency_ms": 2000},
+    )
+    assert (canary.new_version, canary.traffic_percentage) == ("1.1", 5)
+    assert f"{canary.traffic_percentage}%" == "5%"
+    assert client.list_canary_runs("sentiment-api")[0].state == "running"
+    runner = CliRunner()
+    env = {"COLUMNS": "200", "NO_COLOR": "1"}
+    result = runner.invoke(
+        app,
+        [
+            "endpoints",
+            "autoscale",
+            "sentiment-api",
+            "--metric",
+            "concurrency=4:6:1",
+            "--min-replicas",
+            "1",
+            "--max-replicas",
+            "3",
+        ],
+        obj=client,
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    assert "concurrency" in result.output and "1..3" in result.output
+    events = runner.invoke(
+        app, ["endpoints", "autoscale-events", "sentiment-api"], obj=client, env=env
+    )
+    assert events.exit_code == 0, events.output
+    assert all(isinstance(e.reason, str) for e in client.list_autoscaling_events("sentiment-api"))

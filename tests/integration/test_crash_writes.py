@@ -9,6 +9,7 @@ Idempotency-Key returns the original object instead of making a second one.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -24,8 +25,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from regolo.server.demo import demo_gguf_path
 from regolo.server.store.database import Database
-from regolo.server.store.tables import ApiKey, IdempotencyRecord
+from regolo.server.store.tables import ApiKey, Deployment, Endpoint, IdempotencyRecord
 from tests.support.live import free_port
 
 ROUNDS = 20
@@ -76,6 +78,7 @@ class Ledger:
     acknowledged: dict[str, dict[str, object]] = field(default_factory=dict)  # idem key -> body
     unknown: set[str] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)  # answers other than 201 (a 500, say)
+    endpoints: bool = False  # whether a model is registered, so endpoints are written too
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -84,8 +87,16 @@ class Server:
         self.home = home
         self.port = free_port()
         self.log_path = home.parent / "server.log"
-        env = {**os.environ, "REGOLO_BACKEND": "fake", "REGOLO_LOG_LEVEL": "warning", "REGOLO_DEMO": "false"}
+        env = {
+            **os.environ,
+            "REGOLO_BACKEND": "fake",
+            "REGOLO_LOG_LEVEL": "warning",
+            "REGOLO_DEMO": "false",
+        }
         env.pop("REGOLO_DATABASE_URL", None)
+        gguf = demo_gguf_path()
+        if gguf is not None:
+            env["REGOLO_ALLOWED_LOCAL_ROOTS"] = json.dumps([str(gguf.parent)])
         self.forker = subprocess.Popen(
             [sys.executable, "-c", FORK_SERVER, str(home), str(self.port), str(self.log_path)],
             env=env,
@@ -154,19 +165,52 @@ def server(tmp_path: Path) -> Iterator[Server]:
         running.close()
 
 
-def _writer(server: Server, ledger: Ledger, writer: int, round_no: int, stop: threading.Event) -> None:
+MODEL = "crash-model"
+
+
+def _request_for(idem: str) -> tuple[str, dict[str, object]]:
+    """The create request an Idempotency-Key stands for (retries resend exactly this)."""
+    if idem.startswith("ep-"):
+        return "/v1/endpoints", {"name": idem, "model": MODEL, "version": "1.0", "replicas": 0}
+    return "/v1/keys", {"name": idem, "scopes": ["inference:*"]}
+
+
+def _read_path(idem: str, created: dict[str, object]) -> str:
+    return (
+        f"/v1/endpoints/{created['id']}" if idem.startswith("ep-") else f"/v1/keys/{created['id']}"
+    )
+
+
+def _register_model(server: Server) -> bool:
+    """Add the demo GGUF to the library so endpoints can be created; False if absent."""
+    gguf = demo_gguf_path()
+    if gguf is None:
+        return False
+    headers = {"Authorization": f"Bearer {server.admin_key()}"}
+    body = {"url": str(gguf), "name": MODEL, "version": "1.0"}
+    response = httpx.post(
+        f"{server.base_url}/v1/library/models", json=body, headers=headers, timeout=60
+    )
+    assert response.status_code == 201, response.text
+    return True
+
+
+def _writer(
+    server: Server, ledger: Ledger, writer: int, round_no: int, stop: threading.Event
+) -> None:
     headers = {"Authorization": f"Bearer {server.admin_key()}"}
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
         n = 0
         while not stop.is_set():
-            idem = f"r{round_no}-w{writer}-{n}"
+            # Writer 0 creates endpoints (when a model is registered), the others keys.
+            kind = "ep-" if writer == 0 and ledger.endpoints else ""
+            idem = f"{kind}r{round_no}-w{writer}-{n}"
             n += 1
             with ledger.lock:
                 ledger.unknown.add(idem)
             try:
-                response = client.post(
-                    "/v1/keys", json={"name": idem, "scopes": ["inference:*"]}, headers={"Idempotency-Key": idem}
-                )
+                path, body = _request_for(idem)
+                response = client.post(path, json=body, headers={"Idempotency-Key": idem})
             except httpx.HTTPError:
                 return  # the server died under us: the outcome stays unknown
             if response.status_code != 201:
@@ -195,38 +239,35 @@ def _one_round(server: Server, ledger: Ledger, round_no: int, rng: random.Random
 
 
 def _check_after_restart(server: Server, ledger: Ledger, round_no: int) -> None:
-    """Through the API: this round's acknowledged keys and a sample of older ones.
+    """Through the API: this round's acknowledged writes and a sample of older ones.
 
     The whole ledger is checked against the store at the end (``_check_store``).
     """
     headers = {"Authorization": f"Bearer {server.admin_key()}"}
     rng = random.Random(round_no)
-    older = [i for i in ledger.acknowledged if not i.startswith(f"r{round_no}-")]
-    to_check = [i for i in ledger.acknowledged if i.startswith(f"r{round_no}-")]
-    to_check += rng.sample(older, min(10, len(older)))
+    this_round = f"r{round_no}-"
+    current = [i for i in ledger.acknowledged if i.removeprefix("ep-").startswith(this_round)]
+    older = [i for i in ledger.acknowledged if i not in current]
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as client:
-        for idem in to_check:
-            original = ledger.acknowledged[idem]
-            got = client.get(f"/v1/keys/{original['id']}")
-            assert got.status_code == 200, f"acknowledged key {idem} lost"
+        for idem in current + rng.sample(older, min(10, len(older))):
+            got = client.get(_read_path(idem, ledger.acknowledged[idem]))
+            assert got.status_code == 200, f"acknowledged write {idem} lost"
             assert got.json()["name"] == idem
         # Resolve the unknown ones by retrying: afterwards each is a known, single object.
         for idem in sorted(ledger.unknown):
-            retry = client.post(
-                "/v1/keys", json={"name": idem, "scopes": ["inference:*"]}, headers={"Idempotency-Key": idem}
-            )
+            path, body = _request_for(idem)
+            retry = client.post(path, json=body, headers={"Idempotency-Key": idem})
             assert retry.status_code == 201, retry.text
             ledger.acknowledged[idem] = {**retry.json(), "key": None}
         ledger.unknown.clear()
-        # Replays of acknowledged creates return the original, never a second key.
-        sample = rng.sample(sorted(ledger.acknowledged), min(10, len(ledger.acknowledged)))
-        for idem in sample:
-            replay = client.post(
-                "/v1/keys", json={"name": idem, "scopes": ["inference:*"]}, headers={"Idempotency-Key": idem}
-            )
+        # Replays of acknowledged creates return the original, never a second object.
+        for idem in rng.sample(sorted(ledger.acknowledged), min(10, len(ledger.acknowledged))):
+            path, body = _request_for(idem)
+            replay = client.post(path, json=body, headers={"Idempotency-Key": idem})
             assert replay.status_code == 201
             assert replay.json()["id"] == ledger.acknowledged[idem]["id"]
-            assert replay.json()["key"] is None  # the secret is never stored, so never replayed
+            if path == "/v1/keys":
+                assert replay.json()["key"] is None  # the secret is never stored or replayed
 
 
 def _check_store(home: Path, ledger: Ledger) -> None:
@@ -234,27 +275,32 @@ def _check_store(home: Path, ledger: Ledger) -> None:
     try:
         with database.read() as session:
             keys = session.scalars(select(ApiKey)).all()
-            records = session.scalars(select(IdempotencyRecord)).all()
+            endpoints = session.scalars(select(Endpoint)).all()
+            deployed = set(session.scalars(select(Deployment.endpoint_id)))
+            records = {r.key for r in session.scalars(select(IdempotencyRecord))}
     finally:
         database.dispose()
-    by_name: dict[str, list[ApiKey]] = {}
+    ids_by_name: dict[str, list[str]] = {}
     for key in keys:
-        by_name.setdefault(key.name, []).append(key)
+        ids_by_name.setdefault(key.name, []).append(key.id)
         # No partial objects: every row is whole.
         assert key.prefix == f"rg_{key.id}" and len(key.secret_hash) == 64 and key.scopes
-    duplicates = {name: len(rows) for name, rows in by_name.items() if len(rows) > 1}
+    for endpoint in endpoints:
+        ids_by_name.setdefault(endpoint.name, []).append(endpoint.id)
+        assert endpoint.id in deployed, f"endpoint {endpoint.name} has no deployment"
+    duplicates = {name: ids for name, ids in ids_by_name.items() if len(ids) > 1}
     assert not duplicates, f"created twice: {duplicates}"
-    record_keys = {r.key for r in records}
     for idem, original in ledger.acknowledged.items():
-        assert idem in record_keys and by_name[idem][0].id == original["id"]
-    # Every idempotency record points at a key that exists, and vice versa.
-    assert {name for name in by_name if name != "admin"} == record_keys
+        assert idem in records and ids_by_name[idem] == [original["id"]]
+    # Every idempotency record points at an object that exists, and vice versa.
+    assert {name for name in ids_by_name if name != "admin"} == records
 
 
 def test_kill_minus_nine_during_key_writes_loses_nothing(server: Server) -> None:
     rng = random.Random(int(os.environ.get("REGOLO_TEST_SEED", "12")))
     ledger = Ledger()
     server.start()
+    ledger.endpoints = _register_model(server)
     for round_no in range(ROUNDS):
         _one_round(server, ledger, round_no, rng)
         server.start()
@@ -262,4 +308,6 @@ def test_kill_minus_nine_during_key_writes_loses_nothing(server: Server) -> None
     server.kill()
     assert not ledger.errors, ledger.errors[:5]
     assert len(ledger.acknowledged) >= ROUNDS  # the loop really wrote something
+    if ledger.endpoints:
+        assert any(idem.startswith("ep-") for idem in ledger.acknowledged)
     _check_store(server.home, ledger)

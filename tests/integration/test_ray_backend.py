@@ -39,7 +39,7 @@ from regolo.server.backends.ray_resources import (  # noqa: E402
     demand_of,
 )
 from regolo.server.demo import demo_gguf_path  # noqa: E402
-from regolo.server.errors import Unavailable  # noqa: E402
+from regolo.server.errors import Unavailable, ValidationFailed  # noqa: E402
 from regolo.server.settings import Settings  # noqa: E402
 from regolo.server.specs import (  # noqa: E402
     LaunchCommand,
@@ -82,6 +82,15 @@ class FakeServerRuntime:
 def fake_runtimes(name: str) -> FakeServerRuntime:
     """Every runtime name serves the fake server (runs on the Ray node, imported by name)."""
     return FakeServerRuntime()
+
+
+class MissingRuntime(FakeServerRuntime):
+    def available(self) -> bool:
+        return False  # e.g. vLLM not installed on the node Ray picked
+
+
+def missing_runtimes(name: str) -> MissingRuntime:
+    return MissingRuntime()
 
 
 @dataclass
@@ -339,6 +348,19 @@ def test_a_new_control_plane_re_adopts_replicas_by_name_and_drops_dead_ones(
     assert not _named_actors()
     assert not restarted.adopt(kept)
     assert not asyncio.run(restarted.observe([kept]))[0].alive
+
+
+def test_a_runtime_the_node_lacks_is_refused_and_leaves_nothing_behind(
+    ray_cluster: RayTestCluster, home: Path
+) -> None:
+    backend = RayBackend(Settings(home=home), runtimes=missing_runtimes, namespace=NAMESPACE)
+    artifact = ModelArtifact(path=str(home / "none.gguf"), format="gguf")
+    spec = ReplicaSpec(
+        replica_id="no-runtime", deployment_id="d", runtime="vllm", artifact=artifact
+    )
+    with pytest.raises(ValidationFailed, match="runtime 'vllm' is not available"):
+        asyncio.run(backend.start(spec))
+    _wait(lambda: not _named_actors(), 30, "the refused replica's actor to be released")
 
 
 def test_demands_and_feasibility() -> None:

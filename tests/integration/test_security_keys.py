@@ -24,7 +24,15 @@ from regolo.server.platform import Platform
 from regolo.server.settings import Settings
 from regolo.server.store.tables import ApiKey
 
-DB_ERROR_WORDS = ("sqlalchemy", "sqlite", "psycopg", "select ", "traceback", "operationalerror", "/tmp/")
+DB_ERROR_WORDS = (
+    "sqlalchemy",
+    "sqlite",
+    "psycopg",
+    "select ",
+    "traceback",
+    "operationalerror",
+    "/tmp/",
+)
 
 
 @dataclass
@@ -55,7 +63,12 @@ class Harness:
 def _open(home: Path, database_url: str | None = None, **overrides: Any) -> Harness:
     roots = [demo_gguf_path().parent] if demo_gguf_path() else []  # type: ignore[union-attr]
     settings = Settings(
-        home=home, backend="fake", demo=False, database_url=database_url, allowed_local_roots=roots, **overrides
+        home=home,
+        backend="fake",
+        demo=False,
+        database_url=database_url,
+        allowed_local_roots=roots,
+        **overrides,
     )
     platform = Platform.open(settings)
     fake_time = FakeTime()
@@ -70,7 +83,9 @@ def _open(home: Path, database_url: str | None = None, **overrides: Any) -> Harn
     platform.gateway.authenticator = platform.authenticator
     admin_key = bootstrap(platform.db, home)
     assert admin_key is not None
-    return Harness(create_app(settings, platform, run_loops=False), platform, admin_key, fake_time, home)
+    return Harness(
+        create_app(settings, platform, run_loops=False), platform, admin_key, fake_time, home
+    )
 
 
 @pytest.fixture
@@ -103,7 +118,7 @@ INJECTIONS = [
     "rg_' OR 1=1 --_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
     "rg_0000000000000000_' UNION SELECT secret_hash FROM api_keys --",
     "'; DROP TABLE api_keys; --",
-    "\" OR \"\"=\"",
+    '" OR ""="',
     "rg_%_%",
     "rg_*_*",
     "rg_\\x00_\\x00",
@@ -118,7 +133,13 @@ INJECTIONS = [
     "0",
     "-1",
 ]
-UNICODE = ["ключ", "rg_ａａａａａａａａａａａａａａａａ_" + "Ａ" * 32, "🔑" * 40, "rg_\u200b" + "a" * 16, "é" * 100]
+UNICODE = [
+    "ключ",
+    "rg_" + "\uff41" * 16 + "_" + "\uff21" * 32,  # fullwidth letters
+    "🔑" * 40,
+    "rg_\u200b" + "a" * 16,
+    "é" * 100,
+]
 
 
 @pytest.mark.parametrize("raw", INJECTIONS)
@@ -139,13 +160,13 @@ def test_unicode_keys_are_401(harness: Harness, raw: str) -> None:
 def test_ten_megabyte_key_is_401_without_hashing_it(harness: Harness) -> None:
     huge = "rg_" + "a" * (10 * 1024 * 1024)
     calls: list[str] = []
-    original = harness.platform.authenticator._lookup  # noqa: SLF001 - counting store lookups
+    original = harness.platform.authenticator._lookup
 
     def counting(key_id: str, secret: str) -> Any:
         calls.append(key_id)
         return original(key_id, secret)
 
-    harness.platform.authenticator._lookup = counting  # type: ignore[method-assign]  # noqa: SLF001
+    harness.platform.authenticator._lookup = counting  # type: ignore[method-assign]
     client = TestClient(harness.app, raise_server_exceptions=False)
     for path in ("/v1/keys", "/v1/chat/completions", "/v1/endpoints/x"):
         _assert_401(client.get(path, headers={"Authorization": f"Bearer {huge}"}))
@@ -158,7 +179,9 @@ def test_authenticator_refuses_huge_and_odd_strings_directly(harness: Harness) -
         assert authenticator.authenticate(raw) is None
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     raw=st.one_of(
         st.text(max_size=200),
@@ -185,7 +208,7 @@ def test_secret_never_in_logs_responses_or_db(home: Path, caplog: pytest.LogCapt
     try:
         created = _mint(h, scopes=["inference:*"])
         raw = created["key"]
-        secret = raw.rsplit("_", 1)[1]
+        secret = raw.split("_", 2)[2]
         bodies: list[str] = []
         admin = h.client()
         user = h.client(raw)
@@ -197,7 +220,9 @@ def test_secret_never_in_logs_responses_or_db(home: Path, caplog: pytest.LogCapt
             admin.post("/v1/keys", content=raw, headers={"content-type": "application/json"}),
             user.get("/v1/models"),
             user.post("/v1/chat/completions", json={"model": "nothing", "messages": []}),
-            user.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"}),
+            user.post(
+                "/v1/chat/completions", content=raw, headers={"content-type": "application/json"}
+            ),
             user.get("/v1/keys"),
             user.post("/v1/keys", json={"name": "wider", "scopes": ["admin"]}),
             h.client(raw + "x").get("/v1/keys"),
@@ -206,9 +231,12 @@ def test_secret_never_in_logs_responses_or_db(home: Path, caplog: pytest.LogCapt
             admin.delete(f"/v1/keys/{created['id']}"),
             user.get("/v1/models"),
             admin.get("/v1/keys/" + raw),
+            admin.get("/metrics"),  # metrics labels never carry a key
         ]
         for response in calls:
-            bodies.append(response.text + " " + " ".join(f"{k}: {v}" for k, v in response.headers.items()))
+            bodies.append(
+                response.text + " " + " ".join(f"{k}: {v}" for k, v in response.headers.items())
+            )
         assert any(r.status_code == 403 for r in calls) and any(r.status_code == 401 for r in calls)
     finally:
         h.platform.close()
@@ -216,7 +244,9 @@ def test_secret_never_in_logs_responses_or_db(home: Path, caplog: pytest.LogCapt
     hits = [body[:300] for body in bodies if secret in body]
     assert hits == []
     # httpx logs the test client's own request lines; everything else is the server's.
-    server_logs = [r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    server_logs = [
+        r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))
+    ]
     assert len(server_logs) > 0
     assert not [line for line in server_logs if secret in line]
     for path in home.rglob("*"):
@@ -224,16 +254,11 @@ def test_secret_never_in_logs_responses_or_db(home: Path, caplog: pytest.LogCapt
             assert secret.encode() not in path.read_bytes(), f"secret found in {path}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/resolve.py quotes the model field verbatim in its 404; the fix belongs in "
-    "errors.RegoloError.body() (redact with keys.redact_keys) - reported, not owned here",
-)
 def test_gateway_errors_do_not_echo_a_key(harness: Harness) -> None:
     raw = _mint(harness, scopes=["inference:*"])["key"]
     response = harness.client(raw).post("/v1/chat/completions", json={"model": raw, "messages": []})
     assert response.status_code == 404
-    assert raw.rsplit("_", 1)[1] not in response.text
+    assert raw.split("_", 2)[2] not in response.text
 
 
 # ---- S4: expired and revoked keys ---------------------------------------------------------
@@ -305,20 +330,33 @@ def _second_account(h: Harness, name: str = "tenant-b") -> str:
 def _add_model_and_endpoint(client: TestClient, model: str, endpoint: str) -> dict[str, Any]:
     gguf = demo_gguf_path()
     assert gguf is not None, "the demo model package is needed"
-    added = client.post("/v1/library/models", json={"url": str(gguf), "name": model, "version": "1.0"})
+    added = client.post(
+        "/v1/library/models", json={"url": str(gguf), "name": model, "version": "1.0"}
+    )
     assert added.status_code == 201, added.text
     created = client.post(
-        "/v1/endpoints", json={"name": endpoint, "model": model, "version": "1.0", "instance_type": "cpu-small"}
+        "/v1/endpoints",
+        json={"name": endpoint, "model": model, "version": "1.0", "instance_type": "cpu-small"},
     )
     assert created.status_code == 201, created.text
     return created.json()  # type: ignore[no-any-return]
 
 
-_GHOSTS = {"id": "ep_0000000000000000", "key": "0000000000000000", "model": "model-zz", "mid": "mdl_00"}
+_GHOSTS = {
+    "id": "ep_0000000000000000",
+    "key": "0000000000000000",
+    "model": "model-zz",
+    "mid": "mdl_00",
+}
 
 
 def _swap_ids(
-    path: str, body: Any, endpoint: dict[str, Any], key: dict[str, Any], model_id: str, version_id: str
+    path: str,
+    body: Any,
+    endpoint: dict[str, Any],
+    key: dict[str, Any],
+    model_id: str,
+    version_id: str,
 ) -> tuple[str, Any]:
     swaps = [
         (endpoint["id"], _GHOSTS["id"]),
@@ -372,7 +410,11 @@ def test_tenants_cannot_touch_each_others_ids(harness: Harness) -> None:
             ("GET", f"/v1/endpoints/{ep}", None),
             ("PATCH", f"/v1/endpoints/{ep}", {"replicas": 0}),
             ("DELETE", f"/v1/endpoints/{ep}", None),
-            ("POST", f"/v1/endpoints/{ep}/canary", {"new_version": "1.0", "traffic_percentage": 10}),
+            (
+                "POST",
+                f"/v1/endpoints/{ep}/canary",
+                {"new_version": "1.0", "traffic_percentage": 10},
+            ),
             ("PUT", f"/v1/endpoints/{ep}/traffic", {"version_traffic": {"1.0": 100}}),
             ("POST", f"/v1/endpoints/{ep}/rollback", {}),
             ("POST", f"/v1/endpoints/{ep}/promote", None),
@@ -383,9 +425,17 @@ def test_tenants_cannot_touch_each_others_ids(harness: Harness) -> None:
         # The same request naming ids that exist nowhere: A's must look exactly alike.
         twin_path, twin_body = _swap_ids(path, body, a_endpoint, a_key, a_model_id, a_version_id)
         twin = b.request(method, twin_path, json=twin_body)
-        same = _normalised(response.text, path, body) == _normalised(twin.text, twin_path, twin_body)
-        if response.status_code not in (404, 422) or response.status_code != twin.status_code or not same:
-            leaks.append(f"{method} {path}: {response.status_code} {response.text[:200]} / twin {twin.text[:200]}")
+        same = _normalised(response.text, path, body) == _normalised(
+            twin.text, twin_path, twin_body
+        )
+        if (
+            response.status_code not in (404, 422)
+            or response.status_code != twin.status_code
+            or not same
+        ):
+            leaks.append(
+                f"{method} {path}: {response.status_code} {response.text[:200]} / {twin.text[:200]}"
+            )
     assert not leaks, "\n".join(leaks)
     # Lists show only B's objects; the gateway does not reach A's endpoint.
     for path in ("/v1/keys", "/v1/endpoints", "/v1/library/models"):
@@ -394,7 +444,10 @@ def test_tenants_cannot_touch_each_others_ids(harness: Harness) -> None:
         assert a_endpoint["id"] not in listing.text and a_key["id"] not in listing.text
         assert "model-a" not in listing.text and "endpoint-a" not in listing.text
     assert all(m["id"] not in ("endpoint-a", "model-a") for m in b.get("/v1/models").json()["data"])
-    chat = b.post("/v1/chat/completions", json={"model": "endpoint-a", "messages": [{"role": "user", "content": "x"}]})
+    chat = b.post(
+        "/v1/chat/completions",
+        json={"model": "endpoint-a", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert chat.status_code == 404
     # B is not a superadmin: no account listing, no account creation.
     assert b.get("/v1/accounts").status_code == 403
@@ -470,14 +523,19 @@ def test_inference_keys_get_403_on_control_routes(harness: Harness) -> None:
         wrong = []
         for method, path, body in calls:
             response = user.request(method, path, json=body)
-            if response.status_code != 403 or response.json()["error"]["type"] != "permission_error":
+            if (
+                response.status_code != 403
+                or response.json()["error"]["type"] != "permission_error"
+            ):
                 wrong.append(f"{method} {path}: {response.status_code}")
         assert not wrong, wrong
         assert _count_keys(harness) == before
         assert harness.client().get("/v1/endpoints/endpoint-a").json()["replicas"] == 1
 
 
-def test_inference_key_cannot_set_scopes_or_account_even_with_extra_fields(harness: Harness) -> None:
+def test_inference_key_cannot_set_scopes_or_account_even_with_extra_fields(
+    harness: Harness,
+) -> None:
     user = harness.client(_mint(harness, scopes=["inference:*"])["key"])
     before = _count_keys(harness)
     for body in (
@@ -499,7 +557,14 @@ def test_admin_of_a_tenant_cannot_mint_outside_its_account(harness: Harness) -> 
 
 
 def test_bad_scopes_are_422(harness: Harness) -> None:
-    for scopes in ([], ["superadmin"], ["inference:"], ["inference:../x"], ["admin "], ["INFERENCE:*"]):
+    for scopes in (
+        [],
+        ["superadmin"],
+        ["inference:"],
+        ["inference:../x"],
+        ["admin "],
+        ["INFERENCE:*"],
+    ):
         response = harness.client().post("/v1/keys", json={"name": "k", "scopes": scopes})
         assert response.status_code == 422, (scopes, response.text)
         assert response.json()["error"]["param"] == "scopes"
@@ -507,7 +572,7 @@ def test_bad_scopes_are_422(harness: Harness) -> None:
 
 def test_key_listing_shows_prefix_never_secret_or_hash(harness: Harness) -> None:
     created = _mint(harness, scopes=["inference:*"])
-    secret = created["key"].rsplit("_", 1)[1]
+    secret = created["key"].split("_", 2)[2]
     listing = harness.client().get("/v1/keys").json()["data"]
     row = next(k for k in listing if k["id"] == created["id"])
     assert row["prefix"] == f"rg_{created['id']}"

@@ -168,7 +168,12 @@ def _check_401(status: int, headers: dict[str, str], body: bytes, method: str) -
         error = json.loads(body)["error"]
     except (ValueError, KeyError, TypeError):
         return f"not OpenAI-shaped: {body[:200]!r}"
-    if error.get("type") != "authentication_error" or set(error) != {"message", "type", "param", "code"}:
+    if error.get("type") != "authentication_error" or set(error) != {
+        "message",
+        "type",
+        "param",
+        "code",
+    }:
         return f"wrong error body {error}"
     return None
 
@@ -183,7 +188,9 @@ def _sweep(app: PlatformApp, admin_key: str, targets: list[tuple[str, str]]) -> 
             for name, headers in credentials.items():
                 body = b"{}" if method in ("POST", "PUT", "PATCH") else b""
                 extra = json_header if body else []
-                status, response_headers, payload = await _call(app, method, path, headers + extra, body)
+                status, response_headers, payload = await _call(
+                    app, method, path, headers + extra, body
+                )
                 problem = _check_401(status, response_headers, payload, method)
                 if problem:
                     failures.append(f"{method} {path} [{name}]: {problem}")
@@ -244,7 +251,9 @@ def test_public_variants_do_not_open_other_routes(app: tuple[PlatformApp, str]) 
         "/readyzz",
         "//healthz",
     ]
-    failures = _sweep(platform_app, admin_key, [(m, p) for p in tricks for m in ("GET", "POST", "DELETE")])
+    failures = _sweep(
+        platform_app, admin_key, [(m, p) for p in tricks for m in ("GET", "POST", "DELETE")]
+    )
     assert not failures, "\n".join(failures)
 
 
@@ -260,7 +269,12 @@ def test_a_new_unlisted_route_is_protected(app: tuple[PlatformApp, str]) -> None
     failures = _sweep(platform_app, admin_key, [("GET", "/v1/added-later")])
     assert not failures, "\n".join(failures)
     status, _, body = asyncio.run(
-        _call(platform_app, "GET", "/v1/added-later", [(b"authorization", f"Bearer {admin_key}".encode())])
+        _call(
+            platform_app,
+            "GET",
+            "/v1/added-later",
+            [(b"authorization", f"Bearer {admin_key}".encode())],
+        )
     )
     assert status == 200 and json.loads(body) == {"secret": "data"}
 
@@ -306,7 +320,9 @@ def test_over_real_http_unnormalised_paths_answer_401(home: Path) -> None:
             for method in ("GET", "HEAD", "POST", "DELETE"):
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
                 try:
-                    conn.request(method, path, headers={"Authorization": "Basic " + server.admin_key})
+                    conn.request(
+                        method, path, headers={"Authorization": "Basic " + server.admin_key}
+                    )
                     response = conn.getresponse()
                     response.read()
                     if response.status != 401:

@@ -20,7 +20,19 @@ reaches a response.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_KEY_IN_TEXT = re.compile(r"(rg_[a-z0-9]{16}_)[A-Za-z0-9_-]{32}")
+
+
+def redact_keys(text: str) -> str:
+    """``text`` with the secret part of anything shaped like an API key masked (S3).
+
+    Error messages quote the caller's input; a key pasted into the wrong field must not
+    come back in a response body that proxies and clients log.
+    """
+    return _KEY_IN_TEXT.sub(r"\1***", text)
 
 
 class RegoloError(Exception):
@@ -45,7 +57,7 @@ class RegoloError(Exception):
     def body(self) -> dict[str, Any]:
         return {
             "error": {
-                "message": self.message,
+                "message": redact_keys(self.message),
                 "type": self.error_type,
                 "param": self.param,
                 "code": self.code,

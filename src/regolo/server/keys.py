@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from regolo.server.errors import PermissionDenied, ValidationFailed
+from regolo.server.errors import PermissionDenied, ValidationFailed, redact_keys
 from regolo.server.specs import Principal
 from regolo.server.store.database import Database
 from regolo.server.store.tables import Account, ApiKey
@@ -62,18 +62,6 @@ def parse_key(raw: str) -> tuple[str, str] | None:
         return None
     match = KEY_PATTERN.fullmatch(raw)
     return (match.group(1), match.group(2)) if match else None
-
-
-_KEY_IN_TEXT = re.compile(r"(rg_[a-z0-9]{16}_)[A-Za-z0-9_-]{32}")
-
-
-def redact_keys(text: str) -> str:
-    """``text`` with the secret part of anything shaped like a key masked (S3).
-
-    Error messages quote the caller's input; a key pasted into the wrong field must not
-    come back in a response body that proxies and clients log.
-    """
-    return _KEY_IN_TEXT.sub(r"\1***", text)
 
 
 def validate_scopes(scopes: Iterable[str]) -> list[str]:

@@ -54,8 +54,8 @@ class ApiMiddleware:
             token = bearer_token(scope)
             try:
                 principal = self.authenticator.authenticate(token) if token else None
-            except RegoloError as error:  # the store is down: 503, never a bare 500
-                await send_error(send, error, request_id)
+            except RegoloError as failure:  # the store is down: 503, never a bare 500
+                await send_error(send, failure, request_id)
                 return
             if principal is None and path == METRICS_PATH and self._is_metrics_token(token):
                 principal = METRICS_SCRAPER

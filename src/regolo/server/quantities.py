@@ -43,6 +43,6 @@ def parse_memory(quantity: str) -> int:
         size = Decimal(match.group(1)) * _MEMORY_UNITS[match.group(2)]
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only numbers
         raise ValueError(f"{quantity!r} is not a number") from exc
-    if not 0 < size <= MAX_MEMORY_BYTES:
+    if not 1 <= size <= MAX_MEMORY_BYTES:  # less than a byte rounds to nothing
         raise ValueError(f"{quantity!r} is out of range")
     return int(size)

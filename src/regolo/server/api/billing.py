@@ -110,7 +110,11 @@ def _account_id(session: Session, id_or_name: str) -> str:
     return str(found)
 
 
-@router.get("/usage", response_model=None)
+@router.get(
+    "/usage",
+    response_model=None,
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
 def get_usage(
     request: Request,
     month: str | None = Query(default=None, max_length=7),

@@ -120,7 +120,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return _render(NotFound("no such route"))
         if exc.status_code == 405:
-            error = InvalidRequest("method not allowed", code="method_not_allowed")
+            error: RegoloError = InvalidRequest("method not allowed", code="method_not_allowed")
             error.status_code = 405
             return _render(error)
         error = RegoloError(str(exc.detail))

@@ -104,10 +104,7 @@ def _propose(context: ScalingContext, metric: MetricTarget) -> _Proposal:
     base = context.ready_replicas or current
     policy, observed = context.policy, context.observed_seconds
     # The short window counts only for a burst: on its own it is too noisy to follow.
-    burst = (
-        observed >= policy.panic_window_seconds
-        and window.panic >= policy.panic_threshold * metric.target
-    )
+    burst = window.panic >= policy.panic_threshold * metric.target
     if not burst and observed < policy.stable_window_seconds:
         return _Proposal(metric.metric, current, window.stable, False)
     up_value = max(window.stable, window.panic) if burst else window.stable

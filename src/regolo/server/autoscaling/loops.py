@@ -8,11 +8,15 @@ the first decision after a load step comes within a tick or two of the panic win
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+
+from sqlalchemy import delete
 
 from regolo.server.autoscaling.canary import CanaryAnalyzer
 from regolo.server.autoscaling.loop import Autoscaler
 from regolo.server.autoscaling.signals import UsageTap
+from regolo.server.autoscaling.tables import AutoscalingEvent
 
 if TYPE_CHECKING:
     from regolo.server.gateway.app import Gateway
@@ -20,6 +24,8 @@ if TYPE_CHECKING:
 
 AUTOSCALE_INTERVAL_SECONDS = 1.0
 CANARY_INTERVAL_SECONDS = 1.0
+RETENTION_INTERVAL_SECONDS = 3600.0
+EVENT_RETENTION = timedelta(days=30)
 
 Step = Callable[[], Awaitable[bool]]
 
@@ -56,7 +62,14 @@ def make_loops(platform: Platform) -> list[tuple[str, Step, float]]:
             platform.notify_desired_state_changed()
         return False
 
+    async def trim_events() -> bool:
+        cutoff = datetime.now(UTC) - EVENT_RETENTION
+        with platform.db.write() as session:
+            session.execute(delete(AutoscalingEvent).where(AutoscalingEvent.at < cutoff))
+        return False
+
     return [
         ("autoscaler", autoscale, AUTOSCALE_INTERVAL_SECONDS),
         ("canary-analysis", analyze_canaries, CANARY_INTERVAL_SECONDS),
+        ("autoscaling-retention", trim_events, RETENTION_INTERVAL_SECONDS),
     ]

@@ -87,8 +87,9 @@ class RayBackend:
                         ignore_reinit_error=True,
                     )
                 except (ConnectionError, RuntimeError) as exc:
+                    log.warning("cannot reach the Ray cluster: %s", exc)
                     raise Unavailable(
-                        f"cannot reach the Ray cluster at {self.address or 'a local Ray'}: {exc}",
+                        "cannot reach the Ray cluster; see the control plane's log",
                         retry_after_seconds=10,
                     ) from exc
             if self._control_plane_ip is None and self._loopback_on_local_node:
@@ -101,9 +102,8 @@ class RayBackend:
         try:
             totals = ray.cluster_resources()
         except (RayError, ConnectionError, RuntimeError) as exc:
-            raise Unavailable(
-                f"the Ray cluster did not answer: {exc}", retry_after_seconds=10
-            ) from exc
+            log.warning("the Ray cluster did not answer: %s", exc)
+            raise Unavailable("the Ray cluster did not answer", retry_after_seconds=10) from exc
         return capacity_of(totals)
 
     async def start(self, spec: ReplicaSpec) -> ReplicaHandle:
@@ -175,8 +175,10 @@ class RayBackend:
         except RayTaskError as exc:
             raise _translate(exc) from None
         except RayActorError as exc:
+            log.warning("the actor of replica %s died while starting: %s", spec.replica_id, exc)
             raise Unavailable(
-                f"the actor of replica {spec.replica_id} died while starting: {exc}",
+                f"the actor of replica {spec.replica_id} died while starting "
+                "(its node was lost, or see the control plane's log)",
                 retry_after_seconds=5,
             ) from None
         return launch
@@ -337,7 +339,9 @@ def _translate(error: RayTaskError) -> Exception:
     cause = error.cause
     if isinstance(cause, RegoloError):
         return cause
-    return RuntimeError(f"the replica failed to start on its node: {cause!r}")
+    # Details (paths, hosts) go to the log, not into the endpoint's status reason.
+    log.warning("a replica failed to start on its node: %s", error)
+    return RuntimeError(f"the replica failed to start on its node ({type(cause).__name__})")
 
 
 def _describe(demand: RayDemand) -> str:

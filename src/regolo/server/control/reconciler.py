@@ -159,8 +159,9 @@ class Reconciler:
         try:
             handle = await self.backend.start(spec)  # type: ignore[attr-defined]
         except RegoloError as exc:  # does not fit, or refused: not the model's fault
-            self._finish(spec.replica_id, ReplicaState.FAILED, exc.message)
-            self._delay_deployment(deployment_id, exc.message, count_failure=False)
+            self._forget(spec.replica_id)  # nothing started: keep no row per retry
+            delay = getattr(exc, "retry_after_seconds", CAPACITY_RETRY_SECONDS)
+            self._delay_deployment(deployment_id, exc.message, count_failure=False, delay=delay)
             return
         except Exception as exc:
             log.exception("starting replica %s failed", spec.replica_id)
@@ -229,7 +230,20 @@ class Reconciler:
         except RegoloError as exc:
             raise Unavailable(f"cannot be placed: {exc.message}") from exc
 
-    def _delay_deployment(self, deployment_id: str, reason: str, *, count_failure: bool) -> None:
+    def _forget(self, replica_id: str) -> None:
+        with self.db.write() as session:
+            replica = session.get(Replica, replica_id)
+            if replica is not None:
+                session.delete(replica)
+
+    def _delay_deployment(
+        self,
+        deployment_id: str,
+        reason: str,
+        *,
+        count_failure: bool,
+        delay: float = CAPACITY_RETRY_SECONDS,
+    ) -> None:
         now = self.deps.clock()
         with self.db.write() as session:
             deployment = session.get(Deployment, deployment_id)
@@ -238,8 +252,6 @@ class Reconciler:
             if count_failure:
                 deployment.failed_starts += 1
                 delay = planning.restart_backoff_seconds(deployment.failed_starts)
-            else:
-                delay = CAPACITY_RETRY_SECONDS
             deployment.next_start_at = now + timedelta(seconds=delay)
 
     def _begin_drain(self, replica_id: str, now: datetime) -> None:

@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Router
 from starlette.staticfiles import StaticFiles
 
-from regolo.server.asgi import Scope, request_id_for, send_error
+from regolo.server.asgi import Scope, header, request_id_for, send_error
 from regolo.server.dashboard.context import Page, make_environment, render_login
 from regolo.server.dashboard.pages import (
     auth,
@@ -31,11 +31,13 @@ from regolo.server.dashboard.pages import (
 from regolo.server.dashboard.public_api import PublicApi
 from regolo.server.dashboard.security import wants_html, with_security_headers
 from regolo.server.dashboard.session import COOKIE_NAME, SessionCodec, load_or_create_secret
-from regolo.server.errors import Unauthenticated
+from regolo.server.errors import InvalidRequest, PayloadTooLarge, RegoloError, Unauthenticated
 from regolo.server.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 LOGIN_PATHS = frozenset({"/ui/login"})
+LOGIN_BODY_BYTES = 16 * 1024
+UPLOAD_BYTES = 500 * 1024 * 1024  # the batch API's own file cap decides below this
 
 
 class Dashboard:
@@ -43,6 +45,7 @@ class Dashboard:
         self.codec = SessionCodec(load_or_create_secret(settings.home))
         self.api = PublicApi(public_app)
         self.env = make_environment()
+        self.max_body_bytes = settings.max_body_bytes
         secure = settings.base_url.startswith("https")
         self.public = Router(
             routes=[
@@ -71,12 +74,18 @@ class Dashboard:
         request_id = request_id_for(scope)
         send = with_security_headers(send, request_id)
         path = scope["path"]
-        if path in LOGIN_PATHS or path.startswith("/ui/static/"):
-            await self.public(scope, receive, send)
+        session = None
+        if path not in LOGIN_PATHS and not path.startswith("/ui/static/"):
+            session = self.codec.open(Request(scope).cookies.get(COOKIE_NAME))
+            if session is None:  # 401 before anything else looks at the request (S1)
+                await self._unauthenticated(scope, receive, send, request_id)
+                return
+        body_error = _body_error(scope, self.max_body_bytes)
+        if body_error is not None:
+            await send_error(send, body_error, request_id)
             return
-        session = self.codec.open(Request(scope).cookies.get(COOKIE_NAME))
         if session is None:
-            await self._unauthenticated(scope, receive, send, request_id)
+            await self.public(scope, receive, send)
             return
         scope.setdefault("state", {})["dashboard_page"] = Page(
             request=Request(scope, receive), session=session, api=self.api, env=self.env
@@ -93,3 +102,18 @@ class Dashboard:
             await response(scope, receive, send)
             return
         await send_error(send, Unauthenticated("sign in to the dashboard first"), request_id)
+
+
+def _body_error(scope: Scope, max_body_bytes: int) -> RegoloError | None:
+    """Bodies need a declared length within the cap (batch uploads get the file cap)."""
+    if scope["method"] not in ("POST", "PUT", "PATCH"):
+        return None
+    length = header(scope, b"content-length")
+    if length is None or not length.isdigit():
+        return InvalidRequest("send the body with a Content-Length")
+    cap = UPLOAD_BYTES if scope["path"] == "/ui/batches" else max_body_bytes
+    if scope["path"] in LOGIN_PATHS:
+        cap = LOGIN_BODY_BYTES
+    if int(length) > cap:
+        return PayloadTooLarge(f"request body exceeds {cap} bytes")
+    return None

@@ -11,6 +11,7 @@ import hmac
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,11 +38,21 @@ def load_or_create_secret(home: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_bytes().strip()
+        return _read_secret(path)
     secret = Fernet.generate_key()
     with os.fdopen(fd, "wb") as handle:
         handle.write(secret)
     return secret
+
+
+def _read_secret(path: Path) -> bytes:
+    # Another process may have created the file a moment ago and not yet written it.
+    for _ in range(100):
+        secret = path.read_bytes().strip()
+        if secret:
+            return secret
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty; delete it to mint a new dashboard secret")
 
 
 class SessionCodec:

@@ -36,6 +36,8 @@ async def _detail(
         return current.api_error(result)
     endpoint = result.json()
     versions = await current.get(f"/v1/library/models/{endpoint['model']}")
+    policy = await current.get(f"/v1/endpoints/{name}/autoscaling")
+    events = await current.get(f"/v1/endpoints/{name}/autoscaling/events", limit=10)
     model_versions = [v["version"] for v in versions.json()["versions"]] if versions.ok else []
     return current.render(
         "endpoint.html",
@@ -46,6 +48,9 @@ async def _detail(
         created=current.request.query_params.get("created") == "1",
         done=current.request.query_params.get("done"),
         error=error,
+        # The autoscaling API may be absent on this server: the section then says so.
+        autoscaling=policy.json() if policy.ok else None,
+        scaling_events=events.json()["data"] if events.ok else [],
         time_ranges=TIME_RANGES,
         curl=curl_snippet(
             endpoint_url=endpoint["url"],

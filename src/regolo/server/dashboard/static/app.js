@@ -54,6 +54,14 @@ function pollHealth() {
       setField(card, "ready_replicas", h.ready_replicas);
       setField(card, "total_replicas", h.total_replicas);
       setField(card, "last_check", h.last_check ? new Date(h.last_check).toLocaleTimeString() : "-");
+      // Became ready since the page was rendered: reload once to show versions and
+      // replicas, unless the playground holds a conversation.
+      const transcript = document.getElementById("transcript");
+      if (card.dataset.renderedStatus !== "ready" && h.endpoint_status === "ready" && transcript && !transcript.childElementCount) {
+        card.dataset.renderedStatus = "ready";
+        window.location.reload();
+        return;
+      }
       const status = document.getElementById("endpoint-status");
       if (status) { status.textContent = h.endpoint_status; status.className = "status status-" + h.endpoint_status; }
       const body = card.querySelector('[data-field="replicas"]');
@@ -90,7 +98,7 @@ function svg(name, attrs) {
 function drawChart(target, series, lines) {
   const W = 320, H = 140, L = 36, B = 18, T = 8;
   const values = lines.flatMap(([key]) => series.map((p) => p[key]).filter((v) => v != null));
-  const max = Math.max(1e-9, ...values);
+  const max = Math.max(0, ...values) || 1;
   const x = (i) => L + (series.length < 2 ? 0 : (i * (W - L - 4)) / (series.length - 1));
   const y = (v) => T + (H - T - B) * (1 - v / max);
   const nodes = [svg("line", { x1: L, y1: H - B, x2: W - 4, y2: H - B, class: "axis" }),
@@ -101,6 +109,10 @@ function drawChart(target, series, lines) {
   lines.forEach(([key, style]) => {
     const points = series.map((p, i) => (p[key] == null ? null : x(i) + "," + y(p[key]))).filter(Boolean);
     if (points.length) nodes.push(svg("polyline", { points: points.join(" "), class: "line " + style, "data-series": key }));
+    // A lone point draws no line: mark every point so one busy minute still shows.
+    series.forEach((p, i) => {
+      if (p[key] != null && p[key] > 0) nodes.push(svg("circle", { cx: x(i), cy: y(p[key]), r: 2.5, class: "dot " + style }));
+    });
   });
   if (!values.length) {
     const empty = svg("text", { x: W / 2, y: H / 2, class: "tick", "text-anchor": "middle" });
