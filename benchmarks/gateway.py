@@ -26,7 +26,34 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = '{"model":"bench-endpoint","messages":[{"role":"user","content":"Hello!"}]}'
-KEY = "sk-bench"
+# A well-formed key; serve_gateway mints it into a temporary store.
+KEY = "rg_0123456789abcdef_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+
+def _real_authenticator():  # type: ignore[no-untyped-def]
+    """The platform's own KeyAuthenticator over a temporary SQLite store holding KEY,
+    so the benchmark pays for real key checks (cached, as in production)."""
+    import tempfile
+
+    from regolo.server.keys import KeyAuthenticator, hash_secret
+    from regolo.server.store.database import Database
+    from regolo.server.store.migrate import upgrade
+    from regolo.server.store.tables import Account, ApiKey
+
+    db = Database(f"sqlite:///{tempfile.mkdtemp()}/bench.db")
+    upgrade(db.write_engine)
+    _, key_id, secret = KEY.split("_", 2)
+    with db.write() as session:
+        session.add(Account(id="acc", name="bench"))
+        session.flush()
+        session.add(
+            ApiKey(
+                id=key_id, account_id="acc", name="bench", prefix=f"rg_{key_id}",
+                secret_hash=hash_secret(secret), scopes=["inference:*"],
+                rate_limit_rpm=10_000_000, rate_limit_tpm=1_000_000_000,
+            )
+        )  # fmt: skip
+    return KeyAuthenticator(db, cache_seconds=5.0)
 
 
 def serve_gateway(port: int, upstream: str) -> None:
@@ -40,19 +67,11 @@ def serve_gateway(port: int, upstream: str) -> None:
         RoutingTable,
     )
     from regolo.server.gateway.usage import UsageBuffer
-    from regolo.server.specs import Principal
 
-    principal = Principal(
-        account_id="acc", key_id="key", scopes=frozenset({"inference:*"}),
-        rate_limit_rpm=10_000_000, rate_limit_tpm=1_000_000_000,
-    )  # fmt: skip
-
-    class Keys:
-        def authenticate(self, bearer: str) -> Principal | None:
-            return principal if bearer == KEY else None
+    authenticator = _real_authenticator()
 
     usage = UsageBuffer()
-    gateway = create_gateway(authenticator=Keys(), endpoint_domain="localhost", usage=usage)
+    gateway = create_gateway(authenticator=authenticator, endpoint_domain="localhost", usage=usage)
     replica = RouteReplica(replica_id="r1", address=upstream, auth_token="replica-token")
     deployment = RouteDeployment(
         deployment_id="d1", version="1", traffic_weight=1.0, served_model_name="bench-endpoint",

@@ -51,6 +51,9 @@ def serve(port: int, upstream: str, metrics: str) -> None:
     principal = Principal(account_id="acc", key_id="key", scopes=frozenset({"inference:*"}))
 
     class Keys:
+        def authenticate_cached(self, bearer: str) -> tuple[bool, Principal | None]:
+            return True, self.authenticate(bearer)
+
         def authenticate(self, bearer: str) -> Principal | None:
             return principal if bearer == KEY else None
 

@@ -11,14 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from regolo.server.accounts import bootstrap, create_account
-from regolo.server.errors import PermissionDenied, ValidationFailed
+from regolo.server.errors import PermissionDenied, ValidationFailed, redact_keys
 from regolo.server.keys import (
     KeyAuthenticator,
     check_grantable,
     hash_secret,
     mint_key,
     parse_key,
-    redact_keys,
     validate_scopes,
 )
 from regolo.server.specs import Principal

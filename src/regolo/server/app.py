@@ -72,6 +72,7 @@ class PlatformApp:
             authenticator=platform.authenticator,
             max_body_bytes=platform.settings.max_body_bytes,
             metrics_token=platform.settings.metrics_token,
+            max_upload_bytes=platform.settings.batch_max_file_bytes,
         )
         # The dashboard authenticates with its own session cookie (browsers send no bearer
         # key) and reads everything back through this app, as any API client would.

@@ -6,6 +6,7 @@ The secret has 192 bits from ``secrets``, so a plain SHA-256 is a sufficient has
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from regolo.server.errors import PermissionDenied, ValidationFailed, redact_keys
+from regolo.server.errors import PermissionDenied, ValidationFailed
 from regolo.server.specs import Principal
 from regolo.server.store.database import Database
 from regolo.server.store.tables import Account, ApiKey
@@ -120,6 +121,25 @@ class KeyAuthenticator:
         self._monotonic = monotonic  # cache ages; injectable so tests move time (S4)
         self._cache: dict[str, tuple[Principal, datetime | None, float]] = {}
         self._lock = threading.Lock()
+
+    def authenticate_cached(self, bearer: str) -> tuple[bool, Principal | None]:
+        """(answered, principal) without touching the store: answered is False when only
+        a store lookup can tell, so async callers can do that lookup off their event loop."""
+        if parse_key(bearer) is None:
+            return True, None
+        cached = self._cache.get(bearer)
+        if cached is None or self._monotonic() - cached[2] >= self._cache_seconds:
+            return False, None
+        principal, expires_at, _ = cached
+        if expires_at is not None and expires_at <= self._clock():
+            return True, None
+        return True, principal
+
+    async def authenticate_async(self, bearer: str) -> Principal | None:
+        answered, principal = self.authenticate_cached(bearer)
+        if answered:
+            return principal
+        return await asyncio.to_thread(self.authenticate, bearer)
 
     def authenticate(self, bearer: str) -> Principal | None:
         parsed = parse_key(bearer)

@@ -33,6 +33,7 @@ class ApiMiddleware:
         *,
         authenticator: KeyAuthenticator,
         max_body_bytes: int,
+        max_upload_bytes: int | None = None,
         public_prefixes: tuple[str, ...] = (),
         metrics_token: str | None = None,
     ) -> None:
@@ -40,6 +41,7 @@ class ApiMiddleware:
         self.metrics_token = metrics_token
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
         self.public_prefixes = public_prefixes
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -53,7 +55,7 @@ class ApiMiddleware:
         if path not in PUBLIC_PATHS and not path.startswith(self.public_prefixes):
             token = bearer_token(scope)
             try:
-                principal = self.authenticator.authenticate(token) if token else None
+                principal = await self.authenticator.authenticate_async(token) if token else None
             except RegoloError as failure:  # the store is down: 503, never a bare 500
                 await send_error(send, failure, request_id)
                 return
@@ -67,7 +69,13 @@ class ApiMiddleware:
         if error is not None:
             await send_error(send, error, request_id)
             return
-        await self.app(scope, _capped(receive, self.max_body_bytes), send)
+        await self.app(scope, _capped(receive, self._body_cap(scope)), send)
+
+    def _body_cap(self, scope: Scope) -> int:
+        """File uploads (batch inputs) have their own, larger cap."""
+        if scope["path"].startswith(MULTIPART_PATHS):
+            return self.max_upload_bytes
+        return self.max_body_bytes
 
     def _is_metrics_token(self, token: str | None) -> bool:
         if not token or not self.metrics_token:
@@ -78,8 +86,9 @@ class ApiMiddleware:
         if scope["method"] not in BODY_METHODS:
             return None
         length = header(scope, b"content-length")
-        if length and length.isdigit() and int(length) > self.max_body_bytes:
-            return PayloadTooLarge(f"request body exceeds {self.max_body_bytes} bytes")
+        cap = self._body_cap(scope)
+        if length and length.isdigit() and int(length) > cap:
+            return PayloadTooLarge(f"request body exceeds {cap} bytes")
         content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if length == "0" or (not length and not content_type):
             return None

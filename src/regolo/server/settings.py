@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     replica_max_start_attempts: int = 3
     demo: bool = True
 
+    # Batch API (regolo.server.batch.limits reads these; None keeps its default).
+    batch_max_lines: int | None = None
+    batch_max_file_bytes: int = 500 * 1024 * 1024  # also the upload cap of POST /v1/files
+    batch_max_line_bytes: int | None = None
+    batch_max_running_per_account: int | None = None
+    batch_max_inflight_per_batch: int | None = None
+    batch_slots_per_replica: int | None = None
+    batch_lease_seconds: float | None = None
+
     # Billing (regolo.server.billing.config reads these).
     billing_initial_credit: Decimal = Decimal("100.00")  # granted once to every account
     billing_low_balance_threshold: Decimal = Decimal("10.00")

@@ -17,14 +17,12 @@ from regolo.server.errors import (
     RegoloError,
     ValidationFailed,
 )
-from regolo.server.keys import redact_keys
 from regolo.server.middleware import _BodyTooLarge
 
 log = logging.getLogger("regolo.api")
 
 
 def _render(error: RegoloError) -> JSONResponse:
-    error.message = redact_keys(error.message)
     return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
 
 

@@ -209,7 +209,7 @@ class Gateway:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, call: _Call) -> None:
         headers = _request_headers(scope)
-        principal = call.principal = self._authenticate(headers.authorization)
+        principal = call.principal = await self._authenticate(headers.authorization)
         route = self._route(scope, headers.host)
         if route is None:
             raise NotFound("unknown route", code="unknown_url")
@@ -356,9 +356,9 @@ class Gateway:
 
     # ---- chain steps ------------------------------------------------------------------
 
-    def _authenticate(self, authorization: bytes | None) -> Principal:
+    async def _authenticate(self, authorization: bytes | None) -> Principal:
         token = bearer_token(authorization)
-        principal = self.authenticator.authenticate(token) if token is not None else None
+        principal = await _authenticate_off_loop(self.authenticator, token) if token else None
         if principal is None:
             raise Unauthenticated()
         return principal
@@ -475,6 +475,14 @@ def create_gateway(
         options=options or GatewayOptions(),
         on_no_ready_replica=on_no_ready_replica,
     )
+
+
+async def _authenticate_off_loop(authenticator: Authenticator, token: str) -> Principal | None:
+    """Cached keys answer at once; a store lookup runs on a thread, never on the loop."""
+    answered, principal = authenticator.authenticate_cached(token)
+    if answered:
+        return principal
+    return await asyncio.to_thread(authenticator.authenticate, token)
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:

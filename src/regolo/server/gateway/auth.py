@@ -11,9 +11,15 @@ _MAX_KEY_BYTES = 512  # longer strings are never keys; refuse them without hashi
 
 
 class Authenticator(Protocol):
-    """Synchronous and fast: implementations cache verified keys in memory."""
+    """Verified keys are cached in memory; only a cache miss needs the store."""
 
-    def authenticate(self, bearer: str) -> Principal | None: ...
+    def authenticate_cached(self, bearer: str) -> tuple[bool, Principal | None]:
+        """(answered, principal) from memory alone; answered False means: ask the store."""
+        ...
+
+    def authenticate(self, bearer: str) -> Principal | None:
+        """The full check, store lookup included (blocking: the gateway runs it on a thread)."""
+        ...
 
 
 def bearer_token(authorization: bytes | None) -> str | None:
