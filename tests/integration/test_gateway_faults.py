@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from tests.support.fake_openai_server import FakeOpenAIServer, ServedApp
 
 from regolo.server.gateway.app import Gateway, GatewayOptions, create_gateway
 from regolo.server.gateway.routing_table import (
@@ -23,6 +22,7 @@ from regolo.server.gateway.routing_table import (
 )
 from regolo.server.gateway.usage import UsageBuffer
 from regolo.server.specs import Principal
+from tests.support.fake_openai_server import FakeOpenAIServer, ServedApp
 
 pytestmark = pytest.mark.timeout(90)
 

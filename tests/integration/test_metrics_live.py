@@ -7,6 +7,7 @@ through the real gateway, usage buffer, flusher loop, health checker and API.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx

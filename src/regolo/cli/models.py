@@ -10,7 +10,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from regolo.cli._context import get_client
 from regolo.cli._output import console, fail, print_json, print_table, reports_errors
 from regolo.client import RegoloClient
-from regolo.types import ModelVersion
+from regolo.types import ModelFacts, ModelVersion
 
 app = typer.Typer(
     help="Add models from Hugging Face and inspect the library.", no_args_is_help=True
@@ -36,11 +36,17 @@ def add(
         added = _follow_download(client, added, poll_interval)
     if added.status == "failed":
         raise fail(f"{added.model}:{added.version} failed: {added.status_reason or 'no reason'}")
-    facts = added.facts
+    facts = added.facts or ModelFacts()
     console().print(
         f"{added.model}:{added.version} is [bold]{added.status}[/]"
         f" ({facts.format or '?'}, {facts.parameter_count or '?'} parameters)"
     )
+
+
+def _fact_cells(facts: ModelFacts | None) -> list[object]:
+    """Format, task, parameters and size; blank until the files are inspected."""
+    facts = facts or ModelFacts()
+    return [facts.format, facts.task, facts.parameter_count, facts.size_bytes]
 
 
 def _follow_download(client: RegoloClient, version: ModelVersion, poll: float) -> ModelVersion:
@@ -71,16 +77,7 @@ def list_(
         print_json(models)
         return
     rows = [
-        [
-            m.name,
-            v.version,
-            v.status,
-            v.facts.format,
-            v.facts.task,
-            v.facts.parameter_count,
-            v.facts.size_bytes,
-            v.source,
-        ]
+        [m.name, v.version, v.status, *_fact_cells(v.facts), v.source]
         for m in models
         for v in m.versions
     ]
