@@ -39,7 +39,13 @@ def test_defaults() -> None:
         "--ctx-size": "2048",
         "--threads": "0",
         "--n-gpu-layers": "0",
+        "--default-max-tokens": "512",
     }
+
+
+def test_default_max_tokens_is_an_option() -> None:
+    spec = _spec(options=(("default_max_tokens", "64"),))
+    assert _args(spec)["--default-max-tokens"] == "64"
 
 
 def test_token_travels_in_the_environment_not_argv() -> None:

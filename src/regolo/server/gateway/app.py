@@ -145,7 +145,7 @@ class Gateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rng = random.Random()
         self._request_ids = count(1)
-        self._request_prefix = os.urandom(4).hex()
+        self._request_prefix = b"req_" + os.urandom(4).hex().encode()
 
     # ---- public surface -------------------------------------------------------------
 
@@ -182,10 +182,7 @@ class Gateway:
             return
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        call = _Call(
-            b"req_%s%x" % (self._request_prefix.encode(), next(self._request_ids)),
-            time.perf_counter(),
-        )
+        call = _Call(b"%s%x" % (self._request_prefix, next(self._request_ids)), time.perf_counter())
         try:
             await self._handle(scope, receive, send, call)
         except RegoloError as error:
@@ -228,11 +225,12 @@ class Gateway:
         gate = self._gates.get(endpoint.endpoint_id) or self._gates.setdefault(
             endpoint.endpoint_id, EndpointGate()
         )
-        queued_at = time.perf_counter()
-        await gate.acquire(
-            endpoint.max_concurrency, endpoint.max_queue, endpoint.queue_timeout_seconds
-        )
-        call.queue_wait_ms = (time.perf_counter() - queued_at) * 1000.0
+        if not gate.try_acquire(endpoint.max_concurrency):
+            queued_at = time.perf_counter()
+            await gate.acquire(
+                endpoint.max_concurrency, endpoint.max_queue, endpoint.queue_timeout_seconds
+            )
+            call.queue_wait_ms = (time.perf_counter() - queued_at) * 1000.0
         try:
             await self._serve(
                 scope, receive, send, call, route, payload, body, headers, limit_headers
@@ -253,9 +251,11 @@ class Gateway:
         limit_headers: Headers,
     ) -> None:
         assert call.endpoint is not None and call.principal is not None
-        waiting_since = time.perf_counter()
-        endpoint = call.endpoint = await self._ready_endpoint(call.endpoint)
-        call.queue_wait_ms += (time.perf_counter() - waiting_since) * 1000.0
+        endpoint = call.endpoint
+        if not endpoint.has_ready_replica():
+            waiting_since = time.perf_counter()
+            endpoint = call.endpoint = await self._ready_endpoint(endpoint)
+            call.queue_wait_ms += (time.perf_counter() - waiting_since) * 1000.0
         deployment = call.deployment = pick_deployment(endpoint.deployments, self._rng)
         if deployment is None:
             raise Unavailable("the endpoint has no ready replica", retry_after_seconds=5.0)
@@ -295,7 +295,7 @@ class Gateway:
         endpoint, deployment = call.endpoint, call.deployment
         assert endpoint is not None and deployment is not None
         outcome = call.outcome = Outcome()
-        watcher = _watch_disconnect(receive, call)
+        watcher = _DisconnectWatch(receive, call)
         timeout = endpoint.request_timeout_seconds
         response = None
         try:
@@ -504,21 +504,52 @@ def _responded(call: _Call) -> None:
     call.responded = True
 
 
-def _watch_disconnect(receive: Receive, call: _Call) -> asyncio.Task[Any]:
-    """Cancel this request's task when its client goes away (R3): that closes the upstream."""
-    handler = asyncio.current_task()
-    assert handler is not None
+# Answers faster than this never pay for a watcher task; slower ones (streams, long
+# generations) still see a disconnect well within R3's second.
+_WATCH_AFTER_SECONDS = 0.2
 
-    def on_message(task: asyncio.Task[Any]) -> None:
-        if task.cancelled() or call.responded:
+
+class _DisconnectWatch:
+    """Cancel this request's task when its client goes away (R3): that closes the upstream.
+
+    Waiting on ``receive`` needs a task of its own, which costs more than the rest of a
+    fast request's chain; so the task is only started by a timer, once the request has
+    been in the upstream's hands for ``_WATCH_AFTER_SECONDS``.
+    """
+
+    __slots__ = ("_call", "_handler", "_receive", "_task", "_timer")
+
+    def __init__(self, receive: Receive, call: _Call) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handler = handler
+        self._receive = receive
+        self._call = call
+        self._task: asyncio.Future[Any] | None = None
+        self._timer: asyncio.TimerHandle | None = handler.get_loop().call_later(
+            _WATCH_AFTER_SECONDS, self._start
+        )
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._task is not None:
+            self._task.cancel()
+
+    def _start(self) -> None:
+        self._timer = None
+        if self._call.responded:
+            return
+        self._task = asyncio.ensure_future(self._receive(), loop=self._handler.get_loop())
+        self._task.add_done_callback(self._on_message)
+
+    def _on_message(self, task: asyncio.Future[Any]) -> None:
+        if task.cancelled() or self._call.responded:
             return
         if task.exception() is None and task.result().get("type") == "http.disconnect":
-            _DISCONNECTED.add(handler)
-            handler.cancel()
-
-    watcher = asyncio.ensure_future(receive())
-    watcher.add_done_callback(on_message)
-    return watcher
+            _DISCONNECTED.add(self._handler)
+            self._handler.cancel()
 
 
 _DISCONNECTED: set[asyncio.Task[Any]] = set()

@@ -100,11 +100,23 @@ class KeyRateLimiter:
         return bucket
 
 
+_HEADER_NAMES = {
+    kind: (
+        f"x-ratelimit-limit-{kind}".encode(),
+        f"x-ratelimit-remaining-{kind}".encode(),
+        f"x-ratelimit-reset-{kind}".encode(),
+    )
+    for kind in ("requests", "tokens")
+}
+
+
 def _headers(kind: str, bucket: TokenBucket, reset_seconds: float) -> Headers:
+    # Sent on every admitted request: names are built once, values with bytes formatting.
+    limit, remaining, reset = _HEADER_NAMES[kind]
     return [
-        (f"x-ratelimit-limit-{kind}".encode(), str(bucket.per_minute).encode()),
-        (f"x-ratelimit-remaining-{kind}".encode(), str(max(0, int(bucket.level))).encode()),
-        (f"x-ratelimit-reset-{kind}".encode(), f"{reset_seconds:.3f}s".encode()),
+        (limit, b"%d" % bucket.per_minute),
+        (remaining, b"%d" % max(0, int(bucket.level))),
+        (reset, b"%.3fs" % reset_seconds),
     ]
 
 
@@ -123,9 +135,15 @@ class EndpointGate:
     def queued(self) -> int:
         return len(self._waiters)
 
-    async def acquire(self, max_concurrency: int, max_queue: int, timeout_seconds: float) -> None:
+    def try_acquire(self, max_concurrency: int) -> bool:
+        """Take a free slot at once if there is one (the common case needs no coroutine)."""
         if self.in_flight < max_concurrency and not self._waiters:
             self.in_flight += 1
+            return True
+        return False
+
+    async def acquire(self, max_concurrency: int, max_queue: int, timeout_seconds: float) -> None:
+        if self.try_acquire(max_concurrency):
             return
         if len(self._waiters) >= max_queue:
             raise RateLimited("endpoint is at capacity, retry later", retry_after_seconds=1.0)

@@ -28,7 +28,6 @@ from regolo.server.gateway.upstream import (
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
 _EVENT_STREAM = b"text/event-stream"
-_JSON = b"application/json"
 
 
 @dataclass(slots=True)
@@ -75,12 +74,9 @@ async def open_upstream(
             break
         picker.started(replica.replica_id)
         outcome.replica = replica
-        headers = [(b"content-type", _JSON)]
-        if replica.auth_token:
-            headers.append((b"authorization", b"Bearer " + replica.auth_token.encode()))
         try:
             return await pool.request(
-                replica.address, b"POST", path, headers, body, timeout_seconds
+                replica.address, b"POST", path, replica.request_headers, body, timeout_seconds
             )
         except UpstreamUnreachable:
             picker.finished(replica.replica_id, failed=True)

@@ -52,9 +52,16 @@ def check_content_type(content_type: bytes | None) -> None:
         raise UnsupportedMediaType("Content-Type must be application/json")
 
 
+_DECODER = json.JSONDecoder()
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body)
+        if body[:1] == b"{":
+            # Plain UTF-8 JSON (every real client): skip json.loads' encoding sniffing.
+            payload = _DECODER.decode(body.decode())
+        else:
+            payload = json.loads(body)
     except (ValueError, RecursionError):
         raise InvalidRequest("request body is not valid JSON") from None
     if not isinstance(payload, dict):

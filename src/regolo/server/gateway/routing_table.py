@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -17,6 +18,14 @@ class RouteReplica:
     replica_id: str
     address: str
     auth_token: str = ""
+
+    @cached_property
+    def request_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The headers of every request to this replica, built once per routing table."""
+        headers = [(b"content-type", b"application/json")]
+        if self.auth_token:
+            headers.append((b"authorization", b"Bearer " + self.auth_token.encode()))
+        return tuple(headers)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +54,11 @@ class RouteEndpoint:
     scaling_hook: Callable[[str], None] | None = None  # called when a request finds no replica
 
     def has_ready_replica(self) -> bool:
+        return self._ready
+
+    @cached_property
+    def _ready(self) -> bool:
+        # Asked on every request; the endpoint is immutable, so the answer is too.
         return any(d.replicas and d.traffic_weight > 0 for d in self.deployments)
 
 

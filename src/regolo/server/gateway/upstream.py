@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -249,26 +250,16 @@ class UpstreamPool:
         address: str,
         method: bytes,
         path: bytes,
-        headers: Headers,
+        headers: Sequence[tuple[bytes, bytes]],
         body: bytes,
         timeout_seconds: float,
     ) -> UpstreamResponse:
         """Send one request; returns once the status and headers are in."""
         host, port, host_header = self._target(address)
-        head = [
-            method,
-            b" ",
-            path,
-            b" HTTP/1.1\r\nhost: ",
-            host_header,
-            b"\r\ncontent-length: ",
-            b"%d" % len(body),
-            b"\r\n",
-        ]
-        for name, value in headers:
-            head += (name, b": ", value, b"\r\n")
-        head.append(b"\r\n")
-        payload = b"".join(head) + body
+        extra = b"".join([b"%s: %s\r\n" % header for header in headers])
+        payload = b"%s %s HTTP/1.1\r\nhost: %s\r\ncontent-length: %d\r\n%s\r\n%s" % (
+            method, path, host_header, len(body), extra, body
+        )  # fmt: skip
         conn = self._take_idle(address)
         if conn is not None:
             try:

@@ -13,9 +13,18 @@ from regolo.server.runtimes import int_option, spec_options
 from regolo.server.runtimes.llamacpp_main import TOKEN_ENV
 from regolo.server.specs import LaunchCommand, ModelArtifact, ReplicaSpec, Resources
 
-OPTIONS: dict[str, type] = {"parallel": int, "ctx_size": int, "threads": int, "n_gpu_layers": int}
+OPTIONS: dict[str, type] = {
+    "parallel": int,
+    "ctx_size": int,
+    "threads": int,
+    "n_gpu_layers": int,
+    "default_max_tokens": int,
+}
 DEFAULT_PARALLEL = 4
 DEFAULT_CTX_SIZE = 2048  # tokens per slot, unless the model's own context is shorter
+# Tokens generated for a request that sets no max_tokens (llama.cpp would otherwise fill
+# the whole slot); a request's own max_tokens still goes beyond it.
+DEFAULT_MAX_TOKENS = 512
 ALL_LAYERS = 999  # llama.cpp caps it at the model's layer count
 
 Options = Mapping[str, int | float | str]
@@ -44,6 +53,10 @@ class LlamaCppRuntime:
             *("--ctx-size", str(_ctx_size(spec.artifact, options))),
             *("--threads", str(_threads(spec.resources, options))),
             *("--n-gpu-layers", str(_gpu_layers(spec.resources, options))),
+            *(
+                "--default-max-tokens",
+                str(int_option(options, "default_max_tokens", DEFAULT_MAX_TOKENS)),
+            ),
         )
         return LaunchCommand(argv=argv, env=((TOKEN_ENV, spec.auth_token),), health_path="/health")
 

@@ -33,6 +33,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="0: llama.cpp decides")
     parser.add_argument("--n-gpu-layers", type=int, default=0)
     parser.add_argument("--drain-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--default-max-tokens", type=int, default=-1, help="for requests without max_tokens"
+    )
     return parser.parse_args(argv)
 
 
@@ -49,6 +52,7 @@ def build_params(args: argparse.Namespace, token: str) -> Any:
     # llama.cpp splits n_ctx across the slots; we promise ctx_size to every request.
     params.n_ctx = args.ctx_size * args.parallel
     params.n_gpu_layers = args.n_gpu_layers
+    params.n_predict = args.default_max_tokens  # a default: a request's max_tokens wins
     if args.threads > 0:
         params.cpuparams.n_threads = args.threads
         params.cpuparams_batch.n_threads = args.threads
