@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import time
+from collections import deque
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from regolo.server.gateway import resolve
 from regolo.server.gateway.auth import Authenticator, bearer_token
 from regolo.server.gateway.cache import ResponseCache, cache_key, is_deterministic
 from regolo.server.gateway.compression import MIN_COMPRESS_BYTES, choose_encoding, compress
+from regolo.server.gateway.gc_tuning import tune_gc_for_serving
 from regolo.server.gateway.limits import EndpointGate, KeyRateLimiter
 from regolo.server.gateway.picker import ReplicaPicker, pick_deployment
 from regolo.server.gateway.proxy import (
@@ -98,19 +100,15 @@ class _RequestHeaders:
 
 
 def _request_headers(scope: Scope) -> _RequestHeaders:
-    found = _RequestHeaders()
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            found.authorization = value
-        elif name == b"content-type":
-            found.content_type = value
-        elif name == b"content-length":
-            found.content_length = value
-        elif name == b"accept-encoding":
-            found.accept_encoding = value
-        elif name == b"host":
-            found.host = value
-    return found
+    # dict() runs in C; a repeated header keeps its last value, as a loop would.
+    get = dict(scope["headers"]).get
+    return _RequestHeaders(
+        get(b"authorization"),
+        get(b"content-type"),
+        get(b"content-length"),
+        get(b"accept-encoding"),
+        get(b"host"),
+    )
 
 
 class Gateway:
@@ -146,6 +144,8 @@ class Gateway:
         self._rng = random.Random()
         self._request_ids = count(1)
         self._request_prefix = b"req_" + os.urandom(4).hex().encode()
+        self._host_endpoints: dict[bytes, str | None] = {}
+        self._watches = _DisconnectWatches()
 
     # ---- public surface -------------------------------------------------------------
 
@@ -174,7 +174,8 @@ class Gateway:
         """Whether ``scope`` is for the gateway (the top-level dispatcher asks)."""
         if scope.get("type") != "http":
             return False
-        return self._route(scope, _host(scope)) is not None
+        route = scope[_ROUTE_KEY] = self._route(scope, _host(scope))  # __call__ reuses it
+        return route is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -206,8 +207,16 @@ class Gateway:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, call: _Call) -> None:
         headers = _request_headers(scope)
-        principal = call.principal = await self._authenticate(headers.authorization)
-        route = self._route(scope, headers.host)
+        token = bearer_token(headers.authorization)
+        if token is None:
+            raise Unauthenticated()
+        answered, principal = self.authenticator.authenticate_cached(token)
+        if not answered:  # only a store lookup can tell: on a thread, never on the loop
+            principal = await asyncio.to_thread(self.authenticator.authenticate, token)
+        if principal is None:
+            raise Unauthenticated()
+        call.principal = principal
+        route = scope.get(_ROUTE_KEY) or self._route(scope, headers.host)
         if route is None:
             raise NotFound("unknown route", code="unknown_url")
         if scope["method"] != route.method:
@@ -217,7 +226,9 @@ class Gateway:
             call.status_code = 200
             await send_json(send, 200, models, [(b"x-request-id", call.request_id)])
             return
-        payload, body = await self._read_request(receive, headers)
+        check_content_type(headers.content_type)
+        body = await read_body(receive, headers.content_length, self.limits.max_body_bytes)
+        payload = self._parse_request(body)
         endpoint = call.endpoint = resolve.resolve_endpoint(
             self._table, principal, route, payload.get("model")
         )
@@ -295,7 +306,7 @@ class Gateway:
         endpoint, deployment = call.endpoint, call.deployment
         assert endpoint is not None and deployment is not None
         outcome = call.outcome = Outcome()
-        watcher = _DisconnectWatch(receive, call)
+        watcher = self._watches.watch(receive, call)
         timeout = endpoint.request_timeout_seconds
         response = None
         try:
@@ -356,26 +367,23 @@ class Gateway:
 
     # ---- chain steps ------------------------------------------------------------------
 
-    async def _authenticate(self, authorization: bytes | None) -> Principal:
-        token = bearer_token(authorization)
-        principal = await _authenticate_off_loop(self.authenticator, token) if token else None
-        if principal is None:
-            raise Unauthenticated()
-        return principal
-
     def _route(self, scope: Scope, host: bytes | None) -> resolve.Route | None:
-        reserved = self.options.reserved_subdomains
-        host_endpoint = resolve.host_endpoint_name(host, self.endpoint_domain, reserved)
-        return resolve.match_route(scope["path"], host_endpoint)
+        host_endpoint = self._host_endpoints.get(host, _UNSEEN) if host else None
+        if host_endpoint is _UNSEEN:
+            host_endpoint = self._host_endpoint(host)
+        return resolve.match_route(scope["path"], host_endpoint)  # type: ignore[arg-type]
 
-    async def _read_request(
-        self, receive: Receive, headers: _RequestHeaders
-    ) -> tuple[dict[str, Any], bytes]:
-        check_content_type(headers.content_type)
-        body = await read_body(receive, headers.content_length, self.limits.max_body_bytes)
+    def _host_endpoint(self, host: bytes | None) -> str | None:
+        reserved = self.options.reserved_subdomains
+        name = resolve.host_endpoint_name(host, self.endpoint_domain, reserved)
+        if host is not None and len(self._host_endpoints) < _MAX_REMEMBERED_HOSTS:
+            self._host_endpoints[host] = name  # clients send a handful of distinct hosts
+        return name
+
+    def _parse_request(self, body: bytes) -> dict[str, Any]:
         payload = parse_json_object(body)
         check_caps(payload, self.limits)
-        return payload, body
+        return payload
 
     async def _ready_endpoint(self, endpoint: RouteEndpoint) -> RouteEndpoint:
         """The endpoint once it has a ready replica; waits a bounded time for one (R6)."""
@@ -477,12 +485,9 @@ def create_gateway(
     )
 
 
-async def _authenticate_off_loop(authenticator: Authenticator, token: str) -> Principal | None:
-    """Cached keys answer at once; a store lookup runs on a thread, never on the loop."""
-    answered, principal = authenticator.authenticate_cached(token)
-    if answered:
-        return principal
-    return await asyncio.to_thread(authenticator.authenticate, token)
+_UNSEEN: Any = object()
+_ROUTE_KEY = "regolo.gateway.route"
+_MAX_REMEMBERED_HOSTS = 1024
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:
@@ -507,39 +512,33 @@ def _responded(call: _Call) -> None:
 # Answers faster than this never pay for a watcher task; slower ones (streams, long
 # generations) still see a disconnect well within R3's second.
 _WATCH_AFTER_SECONDS = 0.2
+_SWEEP_EVERY_SECONDS = 0.1
 
 
 class _DisconnectWatch:
-    """Cancel this request's task when its client goes away (R3): that closes the upstream.
+    """Cancel one request's task when its client goes away (R3): that closes the upstream.
 
     Waiting on ``receive`` needs a task of its own, which costs more than the rest of a
-    fast request's chain; so the task is only started by a timer, once the request has
-    been in the upstream's hands for ``_WATCH_AFTER_SECONDS``.
+    fast request's chain; so ``_DisconnectWatches`` starts it only for requests still
+    in the upstream's hands after ``_WATCH_AFTER_SECONDS``.
     """
 
-    __slots__ = ("_call", "_handler", "_receive", "_task", "_timer")
+    __slots__ = ("_call", "_handler", "_receive", "_task", "done")
 
-    def __init__(self, receive: Receive, call: _Call) -> None:
-        handler = asyncio.current_task()
-        assert handler is not None
+    def __init__(self, receive: Receive, call: _Call, handler: asyncio.Task[Any]) -> None:
         self._handler = handler
         self._receive = receive
         self._call = call
         self._task: asyncio.Future[Any] | None = None
-        self._timer: asyncio.TimerHandle | None = handler.get_loop().call_later(
-            _WATCH_AFTER_SECONDS, self._start
-        )
+        self.done = False
 
     def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.done = True
         if self._task is not None:
             self._task.cancel()
 
-    def _start(self) -> None:
-        self._timer = None
-        if self._call.responded:
+    def start(self) -> None:
+        if self.done or self._call.responded:
             return
         self._task = asyncio.ensure_future(self._receive(), loop=self._handler.get_loop())
         self._task.add_done_callback(self._on_message)
@@ -550,6 +549,46 @@ class _DisconnectWatch:
         if task.exception() is None and task.result().get("type") == "http.disconnect":
             _DISCONNECTED.add(self._handler)
             self._handler.cancel()
+
+
+class _DisconnectWatches:
+    """Starts the watchers of requests that outlive ``_WATCH_AFTER_SECONDS``.
+
+    One timer for all requests, ticking only while some are in flight, instead of a
+    timer (or a task) per request.
+    """
+
+    def __init__(self) -> None:
+        self._pending: deque[tuple[float, _DisconnectWatch]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def watch(self, receive: Receive, call: _Call) -> _DisconnectWatch:
+        # Given its loop, current_task skips get_running_loop's getpid() system call.
+        handler = asyncio.current_task(self._loop) if self._loop is not None else None
+        if handler is None:  # first request, or the gateway moved to another loop
+            self._loop = asyncio.get_running_loop()
+            self._pending.clear()  # the old loop's requests and timer are gone with it
+            self._timer = None
+            handler = asyncio.current_task(self._loop)
+            assert handler is not None
+        watch = _DisconnectWatch(receive, call, handler)
+        self._pending.append((call.started_at, watch))
+        if self._timer is None:
+            self._timer = handler.get_loop().call_later(_SWEEP_EVERY_SECONDS, self._sweep)
+        return watch
+
+    def _sweep(self) -> None:
+        self._timer = None
+        pending = self._pending
+        due = time.perf_counter() - _WATCH_AFTER_SECONDS
+        while pending and pending[0][0] <= due:
+            pending.popleft()[1].start()
+        while pending and pending[0][1].done:
+            pending.popleft()
+        if pending:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(_SWEEP_EVERY_SECONDS, self._sweep)
 
 
 _DISCONNECTED: set[asyncio.Task[Any]] = set()
@@ -575,6 +614,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            tune_gc_for_serving()  # a gateway-only process: everything is loaded by now
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})

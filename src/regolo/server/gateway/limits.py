@@ -28,8 +28,9 @@ class TokenBucket:
     updated: float
 
     def refill(self, now: float) -> None:
-        rate = self.per_minute / 60.0
-        self.level = min(float(self.per_minute), self.level + (now - self.updated) * rate)
+        cap = self.per_minute
+        level = self.level + (now - self.updated) * cap / 60.0
+        self.level = level if level < cap else float(cap)  # min() without a builtin call
         self.updated = now
 
     def seconds_until(self, amount: float) -> float:

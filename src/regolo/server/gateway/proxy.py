@@ -44,8 +44,13 @@ class Outcome:
 
 
 def count_tokens(body: bytes, outcome: Outcome) -> None:
-    prompt = _PROMPT_TOKENS.search(body)
-    completion = _COMPLETION_TOKENS.search(body)
+    # Servers put "usage" last: start there rather than scanning the whole answer.
+    start = max(0, body.rfind(b'"usage"'))
+    prompt = _PROMPT_TOKENS.search(body, start)
+    completion = _COMPLETION_TOKENS.search(body, start)
+    if start and prompt is None and completion is None:  # "usage" was a string value
+        prompt = _PROMPT_TOKENS.search(body)
+        completion = _COMPLETION_TOKENS.search(body)
     if prompt:
         outcome.prompt_tokens = int(prompt.group(1))
     if completion:
@@ -94,15 +99,21 @@ async def open_upstream(
 
 
 async def read_buffered(response: UpstreamResponse, outcome: Outcome) -> bytes:
+    body = response.take_complete()
+    if body is None:
+        body = await _read_rest(response)
+    outcome.first_byte_at = time.perf_counter()
+    count_tokens(body, outcome)
+    return body
+
+
+async def _read_rest(response: UpstreamResponse) -> bytes:
     try:
-        body = await response.read()
+        return await response.read()
     except UpstreamDeadline:
         raise UpstreamTimeout("the model did not answer in time") from None
     except UpstreamFailure:
         raise UpstreamError("the model's response broke off", code="upstream_broken") from None
-    outcome.first_byte_at = time.perf_counter()
-    count_tokens(body, outcome)
-    return body
 
 
 def is_stream(response: UpstreamResponse) -> bool:

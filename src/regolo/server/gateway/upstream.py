@@ -88,6 +88,15 @@ class UpstreamResponse:
             self._conn.resume()
         return chunk
 
+    def take_complete(self) -> bytes | None:
+        """The whole body if it has all arrived (the usual case), else ``None``: no await."""
+        if not self.done or self.error is not None:
+            return None
+        chunks, self._chunks = self._chunks, deque()
+        self._buffered = 0
+        self._conn.resume()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
     async def read(self) -> bytes:
         parts = []
         while chunk := await self.next_chunk():
