@@ -89,9 +89,9 @@ def _scenario(live: LiveServer, backend: ServingFakeBackend) -> None:
         assert _desired(live, deployment) == 0
         wait_until(lambda: not backend.live_replicas(deployment), timeout=30, what="scale to 0")
         wait_until(
-            lambda: client.get_endpoint("work").status == "scaled_to_zero",
+            lambda: client.get_endpoint("work").status == "paused_insufficient_credit",
             timeout=30,
-            what="endpoint scaled to zero",
+            what="endpoint paused for credit",
         )
         # The other account is not touched.
         assert operator.get_balance().status == "active"

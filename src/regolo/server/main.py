@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from regolo.server.accounts import DEFAULT_ACCOUNT, bootstrap
 from regolo.server.app import create_app
+from regolo.server.gateway.gc_tuning import tune_gc_for_serving
 from regolo.server.library.demo import DEMO_ENDPOINT, deploy_demo
 from regolo.server.platform import Platform
 from regolo.server.settings import Settings
@@ -51,8 +52,10 @@ def serve(
         threading.Thread(
             target=_announce_when_ready, args=(platform, settings, admin_key), daemon=True
         ).start()
+    app = create_app(settings, platform)
+    tune_gc_for_serving()  # everything long-lived is built by now; see gc_tuning
     uvicorn.run(
-        create_app(settings, platform),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
