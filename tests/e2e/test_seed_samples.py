@@ -262,6 +262,7 @@ def test_endpoint_metrics(server: LiveServer, http: httpx.Client) -> None:
 
 
 def test_health_checks(server: LiveServer) -> None:
+    server.wait_ready("sentiment-api")  # the blue-green switch may still be starting a replica
     out = run(server, "Health Checks").check()
     lines = out.splitlines()
     assert lines[0] == "Status: healthy", out
