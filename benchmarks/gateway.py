@@ -56,22 +56,15 @@ def _real_authenticator():  # type: ignore[no-untyped-def]
     return KeyAuthenticator(db, cache_seconds=5.0)
 
 
-def serve_gateway(port: int, upstream: str) -> None:
-    import uvicorn
-
-    from regolo.server.gateway.app import create_gateway
+def bench_table(upstream: str):  # type: ignore[no-untyped-def]
+    """One endpoint, one deployment, one replica: the upstream under test."""
     from regolo.server.gateway.routing_table import (
         RouteDeployment,
         RouteEndpoint,
         RouteReplica,
         RoutingTable,
     )
-    from regolo.server.gateway.usage import UsageBuffer
 
-    authenticator = _real_authenticator()
-
-    usage = UsageBuffer()
-    gateway = create_gateway(authenticator=authenticator, endpoint_domain="localhost", usage=usage)
     replica = RouteReplica(replica_id="r1", address=upstream, auth_token="replica-token")
     deployment = RouteDeployment(
         deployment_id="d1", version="1", traffic_weight=1.0, served_model_name="bench-endpoint",
@@ -81,7 +74,20 @@ def serve_gateway(port: int, upstream: str) -> None:
         endpoint_id="e1", name="bench-endpoint", account_id="acc", model_name="bench-model",
         deployments=(deployment,), max_concurrency=1024,
     )  # fmt: skip
-    gateway.set_table(RoutingTable((endpoint,)))
+    return RoutingTable((endpoint,))
+
+
+def serve_gateway(port: int, upstream: str) -> None:
+    import uvicorn
+
+    from regolo.server.gateway.app import create_gateway
+    from regolo.server.gateway.usage import UsageBuffer
+
+    authenticator = _real_authenticator()
+
+    usage = UsageBuffer()
+    gateway = create_gateway(authenticator=authenticator, endpoint_domain="localhost", usage=usage)
+    gateway.set_table(bench_table(upstream))
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

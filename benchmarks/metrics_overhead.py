@@ -32,19 +32,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gateway import BODY, KEY, free_port, start, wait_open, wrk  # noqa: E402
+from benchmarks.gateway import (  # noqa: E402
+    BODY,
+    KEY,
+    bench_table,
+    free_port,
+    start,
+    wait_open,
+    wrk,
+)
 
 
 def serve(port: int, upstream: str, metrics: str) -> None:
     import uvicorn
 
     from regolo.server.gateway.app import Gateway, create_gateway
-    from regolo.server.gateway.routing_table import (
-        RouteDeployment,
-        RouteEndpoint,
-        RouteReplica,
-        RoutingTable,
-    )
     from regolo.server.gateway.usage import UsageBuffer
     from regolo.server.specs import Principal
 
@@ -66,16 +68,7 @@ def serve(port: int, upstream: str, metrics: str) -> None:
     else:
         _start_flusher(usage, store=True)
     assert isinstance(gateway, Gateway)
-    replica = RouteReplica(replica_id="r1", address=upstream, auth_token="replica-token")
-    deployment = RouteDeployment(
-        deployment_id="d1", version="1", traffic_weight=1.0, served_model_name="bench-endpoint",
-        replicas=(replica,),
-    )  # fmt: skip
-    endpoint = RouteEndpoint(
-        endpoint_id="e1", name="bench-endpoint", account_id="acc", model_name="bench-model",
-        deployments=(deployment,), max_concurrency=1024,
-    )  # fmt: skip
-    gateway.set_table(RoutingTable((endpoint,)))
+    gateway.set_table(bench_table(upstream))
     uvicorn.run(
         gateway, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
         log_level="warning", access_log=False,
