@@ -95,9 +95,7 @@ class Platform:
         if serves_requests:
             controller.add("usage-flush", self._flush_usage, USAGE_FLUSH_INTERVAL_SECONDS)
         if self.settings.role in ("all", "controller"):
-            connect = getattr(self.backend, "connect", None)
-            if connect is not None:  # a cluster backend joins its cluster once, up front
-                connect()
+            self.backend.connect()  # a cluster backend joins its cluster once, up front
             self.downloader.resume_all()
             self._add_control_loops(controller)
         self.controller = controller
