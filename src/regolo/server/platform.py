@@ -95,7 +95,9 @@ class Platform:
         if serves_requests:
             controller.add("usage-flush", self._flush_usage, USAGE_FLUSH_INTERVAL_SECONDS)
         if self.settings.role in ("all", "controller"):
-            self.backend.connect()  # a cluster backend joins its cluster once, up front
+            connect = getattr(self.backend, "connect", None)
+            if connect is not None:  # a cluster backend joins its cluster once, up front
+                connect()
             self.downloader.resume_all()
             self._add_control_loops(controller)
         self.controller = controller
