@@ -125,10 +125,10 @@ class KeyAuthenticator:
     def authenticate_cached(self, bearer: str) -> tuple[bool, Principal | None]:
         """(answered, principal) without touching the store: answered is False when only
         a store lookup can tell, so async callers can do that lookup off their event loop."""
-        if parse_key(bearer) is None:
-            return True, None
-        cached = self._cache.get(bearer)
-        if cached is None or self._monotonic() - cached[2] >= self._cache_seconds:
+        cached = self._cache.get(bearer)  # only well-formed keys are ever cached
+        if cached is None:
+            return parse_key(bearer) is None, None
+        if self._monotonic() - cached[2] >= self._cache_seconds:
             return False, None
         principal, expires_at, _ = cached
         if expires_at is not None and expires_at <= self._clock():

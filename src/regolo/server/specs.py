@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 ModelFormat = Literal["gguf", "safetensors"]
 ModelTask = Literal["text-generation", "text-classification", "feature-extraction"]
@@ -116,12 +116,16 @@ class Principal:
         )
 
 
-@dataclass(kw_only=True, slots=True)  # not frozen: built on every request, kept cheap
-class UsageRecord:
-    """One gateway request, as recorded for metrics (never for billing: billing is hourly)."""
+class UsageRecord(NamedTuple):
+    """One gateway request, as recorded for metrics (never for billing: billing is hourly).
+
+    A named tuple: built on every request, so it must be cheap to make, and tuples of
+    plain values are dropped from the garbage collector's tracking while they wait in
+    the usage buffer.
+    """
 
     request_id: str
-    at: datetime
+    at: float  # Unix time in seconds (time.time()): cheaper to take and to bucket than a datetime
     account_id: str
     key_id: str
     endpoint_id: str

@@ -36,8 +36,25 @@ def test_tokens_debited_after_the_fact() -> None:
         limiter.admit(key(tpm=100))
 
 
-def test_no_limits_no_headers() -> None:
-    assert KeyRateLimiter().admit(key()) == []
+def test_no_limits_always_admits() -> None:
+    limiter = KeyRateLimiter(clock=lambda: 0.0)
+    for _ in range(1000):
+        limiter.admit(key())
+
+
+def test_tokens_limit_rejection_names_the_tokens_bucket_and_keeps_the_request() -> None:
+    now = [0.0]
+    limiter = KeyRateLimiter(clock=lambda: now[0])
+    limiter.admit(key(rpm=2, tpm=100))
+    limiter.record_tokens("k", 100)
+    with pytest.raises(RateLimited) as info:
+        limiter.admit(key(rpm=2, tpm=100))
+    assert info.value.headers["x-ratelimit-limit-tokens"] == "100"
+    now[0] = 0.6  # one token back; had the rejected request been counted, none would be left
+    limiter.admit(key(rpm=2, tpm=100))
+    with pytest.raises(RateLimited) as info:
+        limiter.admit(key(rpm=2, tpm=100))
+    assert info.value.headers["x-ratelimit-remaining-requests"] == "0"
 
 
 def test_gate_queue_and_timeout() -> None:

@@ -99,11 +99,11 @@ def test_body_cap_while_streaming_in() -> None:
 
 
 def test_usage_buffer_bounded_and_counts_drops() -> None:
-    from datetime import UTC, datetime
+    import time
 
     buffer = UsageBuffer(capacity=2)
     record = UsageRecord(
-        request_id="r", at=datetime.now(UTC), account_id="a", key_id="k", endpoint_id="e",
+        request_id="r", at=time.time(), account_id="a", key_id="k", endpoint_id="e",
         deployment_id=None, version=None, replica_id=None, status_code=200, latency_ms=1.0,
     )  # fmt: skip
     for _ in range(3):

@@ -23,7 +23,7 @@ def usage(
 ) -> UsageRecord:
     return UsageRecord(
         request_id=f"r{at.timestamp()}-{status}-{latency_ms}",
-        at=at, account_id="acc", key_id="key", endpoint_id="ep", deployment_id="dep",
+        at=at.timestamp(), account_id="acc", key_id="key", endpoint_id="ep", deployment_id="dep",
         version=str(extra.pop("version", "1.0")), replica_id="rep", status_code=status,
         latency_ms=latency_ms, **extra,  # type: ignore[arg-type]
     )  # fmt: skip

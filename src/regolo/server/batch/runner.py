@@ -275,7 +275,7 @@ class BatchRunner:
         self.deps.record_usage(
             UsageRecord(
                 request_id=result.request_id or f"req_batch_{claimed.token}",
-                at=utcnow(),
+                at=time.time(),
                 account_id=claimed.account_id,
                 key_id=claimed.key_id,
                 endpoint_id=endpoint.endpoint_id,

@@ -16,7 +16,6 @@ import random
 import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from itertools import count
 from typing import Any
 
@@ -31,9 +30,10 @@ from regolo.server.gateway.limits import EndpointGate, KeyRateLimiter
 from regolo.server.gateway.picker import ReplicaPicker, pick_deployment
 from regolo.server.gateway.proxy import (
     Outcome,
+    count_tokens,
     is_stream,
     open_upstream,
-    read_buffered,
+    read_rest,
     relay_stream,
 )
 from regolo.server.gateway.request_body import (
@@ -50,7 +50,6 @@ from regolo.server.gateway.responses import (
     Headers,
     MethodNotAllowed,
     Send,
-    send_body,
     send_error,
     send_json,
 )
@@ -61,6 +60,7 @@ from regolo.server.specs import Principal, UsageRecord
 
 logger = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
+Message = dict[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +74,7 @@ class GatewayOptions:
     reserved_subdomains: frozenset[str] = frozenset({"api", "www", "app", "dashboard"})
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # eq=False: hashable by identity (DisconnectWatches)
 class _Call:
     """One request as it moves down the chain."""
 
@@ -232,7 +232,7 @@ class Gateway:
         endpoint = call.endpoint = resolve.resolve_endpoint(
             self._table, principal, route, payload.get("model")
         )
-        limit_headers = self.rate_limiter.admit(principal)
+        self.rate_limiter.admit(principal)
         gate = self._gates.get(endpoint.endpoint_id) or self._gates.setdefault(
             endpoint.endpoint_id, EndpointGate()
         )
@@ -243,15 +243,12 @@ class Gateway:
             )
             call.queue_wait_ms = (time.perf_counter() - queued_at) * 1000.0
         try:
-            await self._serve(
-                scope, receive, send, call, route, payload, body, headers, limit_headers
-            )
+            await self._forward(receive, send, call, route, payload, body, headers)
         finally:
             gate.release()
 
-    async def _serve(
+    async def _forward(
         self,
-        scope: Scope,
         receive: Receive,
         send: Send,
         call: _Call,
@@ -259,18 +256,19 @@ class Gateway:
         payload: dict[str, Any],
         body: bytes,
         headers: _RequestHeaders,
-        limit_headers: Headers,
     ) -> None:
-        assert call.endpoint is not None and call.principal is not None
+        """Pick deployment -> response cache -> pick replica and proxy -> compression.
+
+        One coroutine on purpose: each level of ``await`` costs about as much as a step.
+        """
         endpoint = call.endpoint
+        assert endpoint is not None and call.principal is not None
         if not endpoint.has_ready_replica():
-            waiting_since = time.perf_counter()
-            endpoint = call.endpoint = await self._ready_endpoint(endpoint)
-            call.queue_wait_ms += (time.perf_counter() - waiting_since) * 1000.0
+            endpoint = await self._wait_for_replica(call, endpoint)
         deployment = call.deployment = pick_deployment(endpoint.deployments, self._rng)
         if deployment is None:
             raise Unavailable("the endpoint has no ready replica", retry_after_seconds=5.0)
-        out_headers: Headers = [(b"x-request-id", call.request_id), *limit_headers]
+        out_headers: Headers = [(b"x-request-id", call.request_id)]
         if call.queue_wait_ms >= 1.0:
             out_headers.append((b"x-regolo-queue-wait-ms", b"%d" % call.queue_wait_ms))
         key = None
@@ -279,63 +277,54 @@ class Gateway:
                 call.principal.account_id, endpoint.endpoint_id, deployment.deployment_id, payload
             )
             cached = self.cache.get(key)
+            out_headers.append((b"x-regolo-cache", b"miss" if cached is None else b"hit"))
             if cached is not None:
                 call.cache_hit = True
-                out_headers.append((b"x-regolo-cache", b"hit"))
-                await self._send_buffered(
-                    send, call, 200, cached.content_type, cached.body, headers, out_headers
+                start, answer = self._buffered_answer(
+                    call, 200, cached.content_type, cached.body, headers, out_headers
                 )
+                await send(start)
+                await send(answer)
                 return
-            out_headers.append((b"x-regolo-cache", b"miss"))
         if payload.get("model") != deployment.served_model_name:
             payload["model"] = deployment.served_model_name
             body = _dumps(payload)
-        await self._proxy(receive, send, call, route, body, headers, out_headers, key)
-
-    async def _proxy(
-        self,
-        receive: Receive,
-        send: Send,
-        call: _Call,
-        route: resolve.Route,
-        body: bytes,
-        headers: _RequestHeaders,
-        out_headers: Headers,
-        key: Any,
-    ) -> None:
-        endpoint, deployment = call.endpoint, call.deployment
-        assert endpoint is not None and deployment is not None
         outcome = call.outcome = Outcome()
-        watcher = self._watches.watch(receive, call)
         timeout = endpoint.request_timeout_seconds
+        self._watches.watch(receive, call)
         response = None
         try:
-            path = _UPSTREAM_PATHS[route.operation]
             response = await open_upstream(
                 self.pool,
                 self.picker,
                 deployment,
-                path,
+                _UPSTREAM_PATHS[route.operation],
                 body,
                 timeout,
                 self.options.max_upstream_attempts,
                 outcome,
             )
-            outcome.status_code = response.status
+            status = outcome.status_code = response.status
             if is_stream(response):
-                call.status_code = response.status
+                call.status_code = status
                 await relay_stream(
                     response, send, out_headers, timeout, outcome, lambda: _responded(call)
                 )
-            else:
-                data = await read_buffered(response, outcome)
-                if key is not None and response.status == 200:
-                    self.cache.put(key, data, response.content_type)
-                await self._send_buffered(
-                    send, call, response.status, response.content_type, data, headers, out_headers
-                )
+                return
+            data = response.take_complete()  # the whole answer is usually in already
+            if data is None:
+                data = await read_rest(response)
+            outcome.first_byte_at = time.perf_counter()
+            count_tokens(data, outcome)
+            if key is not None and status == 200:
+                self.cache.put(key, data, response.content_type)
+            start, answer = self._buffered_answer(
+                call, status, response.content_type, data, headers, out_headers
+            )
+            await send(start)
+            await send(answer)
         finally:
-            watcher.cancel()
+            self._watches.done(call)
             if response is not None:
                 response.close()
             if outcome.replica is not None:
@@ -343,17 +332,21 @@ class Gateway:
                     outcome.status_code >= 500 or not outcome.complete or outcome.status_code == 0
                 )
                 self.picker.finished(outcome.replica.replica_id, failed=failed)
+            if call.principal.rate_limit_tpm:  # tokens are known once the answer is in
+                tokens = outcome.prompt_tokens + outcome.completion_tokens
+                self.rate_limiter.record_tokens(call.principal.key_id, tokens)
 
-    async def _send_buffered(
+    def _buffered_answer(
         self,
-        send: Send,
         call: _Call,
         status: int,
         content_type: bytes,
         body: bytes,
         headers: _RequestHeaders,
         out_headers: Headers,
-    ) -> None:
+    ) -> tuple[Message, Message]:
+        """The ``http.response.start`` and body messages of a whole answer, compressed
+        when the endpoint asks for it and the client accepts it."""
         out_headers.append((b"content-type", content_type or JSON_TYPE[1]))
         assert call.endpoint is not None
         if call.endpoint.enable_compression and len(body) >= self.options.compression_min_bytes:
@@ -361,9 +354,13 @@ class Gateway:
             if encoding is not None:
                 body = compress(body, encoding)
                 out_headers += [(b"content-encoding", encoding), (b"vary", b"accept-encoding")]
+        out_headers.append((b"content-length", b"%d" % len(body)))
         call.status_code = status
         call.responded = True
-        await send_body(send, status, out_headers, body)
+        return (
+            {"type": "http.response.start", "status": status, "headers": out_headers},
+            {"type": "http.response.body", "body": body, "more_body": False},
+        )
 
     # ---- chain steps ------------------------------------------------------------------
 
@@ -385,8 +382,16 @@ class Gateway:
         check_caps(payload, self.limits)
         return payload
 
-    async def _ready_endpoint(self, endpoint: RouteEndpoint) -> RouteEndpoint:
+    async def _wait_for_replica(self, call: _Call, endpoint: RouteEndpoint) -> RouteEndpoint:
         """The endpoint once it has a ready replica; waits a bounded time for one (R6)."""
+        waiting_since = time.perf_counter()
+        try:
+            endpoint = call.endpoint = await self._ready_endpoint(endpoint)
+        finally:
+            call.queue_wait_ms += (time.perf_counter() - waiting_since) * 1000.0
+        return endpoint
+
+    async def _ready_endpoint(self, endpoint: RouteEndpoint) -> RouteEndpoint:
         if endpoint.has_ready_replica():
             return endpoint
         endpoint_id = endpoint.endpoint_id
@@ -431,32 +436,29 @@ class Gateway:
         endpoint, principal = call.endpoint, call.principal
         if endpoint is None or principal is None:
             return
-        outcome = call.outcome or Outcome()
-        replica, deployment = outcome.replica, call.deployment
-        tokens = outcome.prompt_tokens + outcome.completion_tokens
-        if tokens and principal.rate_limit_tpm:
-            self.rate_limiter.record_tokens(principal.key_id, tokens)
-        first = outcome.first_byte_at
+        latency_ms = (time.perf_counter() - call.started_at) * 1000.0
+        deployment, outcome = call.deployment, call.outcome
+        if outcome is None:  # answered before any replica was asked (cache hit, error)
+            outcome = _NO_OUTCOME
+        replica, first = outcome.replica, outcome.first_byte_at
         self.usage.record(
-            UsageRecord(
-                request_id=call.request_id.decode(),
-                at=datetime.now(UTC),
-                account_id=principal.account_id,
-                key_id=principal.key_id,
-                endpoint_id=endpoint.endpoint_id,
-                deployment_id=deployment.deployment_id if deployment else None,
-                version=deployment.version if deployment else None,
-                replica_id=replica.replica_id if replica else None,
-                status_code=call.status_code,
-                latency_ms=(time.perf_counter() - call.started_at) * 1000.0,
-                time_to_first_token_ms=(first - call.started_at) * 1000.0
-                if outcome.streamed and first
-                else None,
-                prompt_tokens=outcome.prompt_tokens,
-                completion_tokens=outcome.completion_tokens,
-                cache_hit=call.cache_hit,
-                streamed=outcome.streamed,
-                complete=outcome.complete,
+            UsageRecord(  # positional: the cheapest way to build it, in field order
+                call.request_id.decode(),
+                time.time(),
+                principal.account_id,
+                principal.key_id,
+                endpoint.endpoint_id,
+                deployment.deployment_id if deployment else None,
+                deployment.version if deployment else None,
+                replica.replica_id if replica else None,
+                call.status_code,
+                latency_ms,
+                (first - call.started_at) * 1000.0 if outcome.streamed and first else None,
+                outcome.prompt_tokens,
+                outcome.completion_tokens,
+                call.cache_hit,
+                outcome.streamed,
+                outcome.complete,
             )
         )
 
@@ -486,6 +488,7 @@ def create_gateway(
 
 
 _UNSEEN: Any = object()
+_NO_OUTCOME = Outcome()
 _ROUTE_KEY = "regolo.gateway.route"
 _MAX_REMEMBERED_HOSTS = 1024
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from typing import Any, Protocol
 
 from regolo.server.gateway.request_body import Receive
 
 
 class WatchedCall(Protocol):
+    """Hashable by identity (a dict key while its request is in flight)."""
+
     started_at: float  # time.perf_counter() at arrival
     responded: bool  # the response is complete: a disconnect no longer matters
 
@@ -61,39 +62,52 @@ class DisconnectWatch:
 class DisconnectWatches:
     """Starts the watchers of requests that outlive ``_WATCH_AFTER_SECONDS``.
 
-    One timer for all requests, ticking only while some are in flight, instead of a
-    timer (or a task) per request.
+    A request in the upstream's hands is one dict entry (added by ``watch``, removed
+    by ``done``), so nothing of it outlives the request; one timer, ticking only while
+    requests are young, starts the watchers of those that got old.
     """
 
     def __init__(self) -> None:
-        self._pending: deque[tuple[float, DisconnectWatch]] = deque()
+        # Arrival order: the oldest first, so a sweep stops at the first young one.
+        self._young: dict[WatchedCall, tuple[Receive, asyncio.Task[Any]]] = {}
+        self._watched: dict[WatchedCall, DisconnectWatch] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def watch(self, receive: Receive, call: WatchedCall) -> DisconnectWatch:
+    def watch(self, receive: Receive, call: WatchedCall) -> None:
+        """From now until ``done(call)``, a disconnect of ``call``'s client cancels it."""
         # Given its loop, current_task skips get_running_loop's getpid() system call.
         handler = asyncio.current_task(self._loop) if self._loop is not None else None
         if handler is None:  # first request, or the gateway moved to another loop
             self._loop = asyncio.get_running_loop()
-            self._pending.clear()  # the old loop's requests and timer are gone with it
+            self._young.clear()  # the old loop's requests and timer are gone with it
+            self._watched.clear()
             self._timer = None
             handler = asyncio.current_task(self._loop)
             assert handler is not None
-        watch = DisconnectWatch(receive, call, handler)
-        self._pending.append((call.started_at, watch))
+        self._young[call] = (receive, handler)
         if self._timer is None:
             self._timer = handler.get_loop().call_later(_SWEEP_EVERY_SECONDS, self._sweep)
-        return watch
+
+    def done(self, call: WatchedCall) -> None:
+        if self._young.pop(call, None) is None:
+            watch = self._watched.pop(call, None)
+            if watch is not None:
+                watch.cancel()
 
     def _sweep(self) -> None:
         self._timer = None
-        pending = self._pending
         due = time.perf_counter() - _WATCH_AFTER_SECONDS
-        while pending and pending[0][0] <= due:
-            pending.popleft()[1].start()
-        while pending and pending[0][1].done:
-            pending.popleft()
-        if pending:
+        old = []
+        for call in self._young:
+            if call.started_at > due:
+                break
+            old.append(call)
+        for call in old:
+            receive, handler = self._young.pop(call)
+            watch = self._watched[call] = DisconnectWatch(receive, call, handler)
+            watch.start()
+        if self._young:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(_SWEEP_EVERY_SECONDS, self._sweep)
 

@@ -98,16 +98,8 @@ async def open_upstream(
     raise UpstreamError("no replica of the endpoint could be reached", code="upstream_unreachable")
 
 
-async def read_buffered(response: UpstreamResponse, outcome: Outcome) -> bytes:
-    body = response.take_complete()
-    if body is None:
-        body = await _read_rest(response)
-    outcome.first_byte_at = time.perf_counter()
-    count_tokens(body, outcome)
-    return body
-
-
-async def _read_rest(response: UpstreamResponse) -> bytes:
+async def read_rest(response: UpstreamResponse) -> bytes:
+    """The whole body of a buffered answer that had not all arrived with its headers."""
     try:
         return await response.read()
     except UpstreamDeadline:

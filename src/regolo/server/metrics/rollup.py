@@ -82,18 +82,15 @@ def sum_fine(records: Iterable[UsageRecord]) -> dict[FineKey, BucketStats]:
     """
     finest = RESOLUTIONS_SECONDS[0]
     fine: dict[FineKey, BucketStats] = {}
+    add = BucketStats.add_request
     for usage in records:
-        second = int(usage.at.timestamp())
-        ident = (
-            usage.endpoint_id,
-            usage.version or "",
-            usage.status_code,
-            second - second % finest,
-        )
+        second = int(usage.at)
+        bucket = second - second % finest
+        ident = (usage.endpoint_id, usage.version or "", usage.status_code, bucket)
         stats = fine.get(ident)
         if stats is None:
             stats = fine[ident] = BucketStats()
-        stats.add_request(usage)
+        add(stats, usage)
     return fine
 
 

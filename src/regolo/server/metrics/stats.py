@@ -6,12 +6,19 @@ of its 10 s buckets, a window is the sum of its buckets.
 
 from __future__ import annotations
 
+from bisect import bisect_left as _bisect_left
 from dataclasses import dataclass, field, fields
 
-from regolo.server.metrics.percentiles import add_histograms, bucket_index, empty_histogram
+from regolo.server.metrics.percentiles import LATENCY_BOUNDS_MS, add_histograms, empty_histogram
 from regolo.server.specs import UsageRecord
 
 CLIENT_CLOSED = 499
+# add_request unpacks a record's last fields by position.
+_REQUEST_FIELDS = UsageRecord._fields[8:]
+assert _REQUEST_FIELDS == (
+    "status_code", "latency_ms", "time_to_first_token_ms", "prompt_tokens",
+    "completion_tokens", "cache_hit", "streamed", "complete",
+)  # fmt: skip
 
 
 def is_error(status_code: int, complete: bool) -> bool:
@@ -55,18 +62,23 @@ class BucketStats:
                 setattr(self, item.name, mine + theirs)
 
     def add_request(self, usage: UsageRecord) -> None:
+        # Runs for every request the flusher writes (most of its CPU): one unpacking of
+        # the record, then local names only.
+        status, latency, ttft, prompt, completion, hit, _, complete = usage[8:]
         self.request_count += 1
-        self.error_count += is_error(usage.status_code, usage.complete)
-        self.cache_hits += usage.cache_hit
-        self.latency_sum_ms += usage.latency_ms
-        self.latency_buckets[bucket_index(usage.latency_ms)] += 1
-        if usage.time_to_first_token_ms is not None:
+        if is_error(status, complete):
+            self.error_count += 1
+        if hit:
+            self.cache_hits += 1
+        self.latency_sum_ms += latency
+        self.latency_buckets[_bisect_left(LATENCY_BOUNDS_MS, latency)] += 1
+        if ttft is not None:
             self.ttft_count += 1
-            self.ttft_sum_ms += usage.time_to_first_token_ms
-        self.prompt_tokens += usage.prompt_tokens
-        self.completion_tokens += usage.completion_tokens
-        if usage.completion_tokens:
-            self.token_latency_sum_ms += usage.latency_ms
+            self.ttft_sum_ms += ttft
+        if completion:
+            self.completion_tokens += completion
+            self.token_latency_sum_ms += latency
+        self.prompt_tokens += prompt
 
     def add_probe_tick(self, up: bool) -> None:
         self.probe_total += 1
