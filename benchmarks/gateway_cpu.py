@@ -112,6 +112,7 @@ def _app(name: str) -> Any:
 
         return passthrough_app("http://127.0.0.1:9")
     from benchmarks.gateway import _real_authenticator, bench_table
+
     from regolo.server.gateway.app import create_gateway
     from regolo.server.gateway.usage import UsageBuffer
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
+import orjson
+
 from regolo.server.errors import NotFound, RegoloError, Unauthenticated, Unavailable
 from regolo.server.gateway import resolve
 from regolo.server.gateway.auth import Authenticator, bearer_token
@@ -494,7 +496,10 @@ _MAX_REMEMBERED_HOSTS = 1024
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        return orjson.dumps(payload)
+    except TypeError:  # integers past 64 bits, which only the standard parser reads
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _gone(endpoint: RouteEndpoint) -> RouteEndpoint:
