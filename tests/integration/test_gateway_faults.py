@@ -122,6 +122,25 @@ def test_r1_replica_closing_before_answer_is_retried(
     assert statuses == {200: 20}
 
 
+def test_r1_a_deployment_with_every_replica_down_hands_its_requests_to_another(
+    gateway: Gateway, url: str, servers: list, usage: UsageBuffer
+) -> None:
+    dead = FakeOpenAIServer("dead-canary").start()
+    dead.stop()  # a canary whose only replica was killed, before the table knows
+    gateway.set_table(
+        table(
+            deployment(servers[0], name="stable", weight=0.5),
+            deployment(dead, name="canary", weight=0.5),
+        )
+    )
+    with httpx.Client(base_url=url, headers=AUTH, timeout=10) as client:
+        responses = [client.post("/v1/chat/completions", json=CHAT) for _ in range(40)]
+    assert Counter(r.status_code for r in responses) == {200: 40}
+    records = usage.drain()
+    assert {r.version for r in records} == {"stable"}  # counted where it was answered
+    assert {r.replica_id for r in records} == {"r0"}
+
+
 def test_r1_every_replica_down_gives_502_never_all_ejected(gateway: Gateway, url: str) -> None:
     dead = [FakeOpenAIServer(f"dead{i}").start() for i in range(2)]
     for server in dead:

@@ -21,7 +21,13 @@ from typing import Any
 
 import orjson
 
-from regolo.server.errors import NotFound, RegoloError, Unauthenticated, Unavailable
+from regolo.server.errors import (
+    NotFound,
+    RegoloError,
+    Unauthenticated,
+    Unavailable,
+    UpstreamError,
+)
 from regolo.server.gateway import resolve
 from regolo.server.gateway.auth import Authenticator, bearer_token
 from regolo.server.gateway.cache import ResponseCache, cache_key, is_deterministic
@@ -31,6 +37,7 @@ from regolo.server.gateway.gc_tuning import tune_gc_for_serving
 from regolo.server.gateway.limits import EndpointGate, KeyRateLimiter
 from regolo.server.gateway.picker import ReplicaPicker, pick_deployment
 from regolo.server.gateway.proxy import (
+    UNREACHABLE,
     Outcome,
     count_tokens,
     is_stream,
@@ -56,7 +63,7 @@ from regolo.server.gateway.responses import (
     send_json,
 )
 from regolo.server.gateway.routing_table import RouteDeployment, RouteEndpoint, RoutingTable
-from regolo.server.gateway.upstream import UpstreamPool
+from regolo.server.gateway.upstream import UpstreamPool, UpstreamResponse
 from regolo.server.gateway.usage import UsageBuffer
 from regolo.server.specs import Principal, UsageRecord
 
@@ -295,17 +302,24 @@ class Gateway:
         timeout = endpoint.request_timeout_seconds
         self._watches.watch(receive, call)
         response = None
+        path = _UPSTREAM_PATHS[route.operation]
         try:
-            response = await open_upstream(
-                self.pool,
-                self.picker,
-                deployment,
-                _UPSTREAM_PATHS[route.operation],
-                body,
-                timeout,
-                self.options.max_upstream_attempts,
-                outcome,
-            )
+            try:
+                response = await open_upstream(
+                    self.pool,
+                    self.picker,
+                    deployment,
+                    path,
+                    body,
+                    timeout,
+                    self.options.max_upstream_attempts,
+                    outcome,
+                )
+            except UpstreamError as error:
+                if error.code != UNREACHABLE:
+                    raise
+                key = None  # the answer will not be the picked deployment's
+                response = await self._open_elsewhere(call, payload, path, timeout, error)
             status = outcome.status_code = response.status
             if is_stream(response):
                 call.status_code = status
@@ -337,6 +351,42 @@ class Gateway:
             if call.principal.rate_limit_tpm:  # tokens are known once the answer is in
                 tokens = outcome.prompt_tokens + outcome.completion_tokens
                 self.rate_limiter.record_tokens(call.principal.key_id, tokens)
+
+    async def _open_elsewhere(
+        self,
+        call: _Call,
+        payload: dict[str, Any],
+        path: bytes,
+        timeout: float,
+        error: UpstreamError,
+    ) -> UpstreamResponse:
+        """No replica of the picked deployment took the connection (R1: nothing was sent
+        back yet): the endpoint's other deployments, a canary's stable one say, take it."""
+        assert call.endpoint is not None and call.deployment is not None
+        assert call.outcome is not None
+        tried = {call.deployment.deployment_id}
+        while True:
+            others = [d for d in call.endpoint.deployments if d.deployment_id not in tried]
+            deployment = pick_deployment(others, self._rng)
+            if deployment is None:
+                raise error
+            tried.add(deployment.deployment_id)
+            call.deployment = deployment
+            payload["model"] = deployment.served_model_name
+            try:
+                return await open_upstream(
+                    self.pool,
+                    self.picker,
+                    deployment,
+                    path,
+                    _dumps(payload),
+                    timeout,
+                    self.options.max_upstream_attempts,
+                    call.outcome,
+                )
+            except UpstreamError as again:
+                if again.code != UNREACHABLE:
+                    raise
 
     def _buffered_answer(
         self,

@@ -28,6 +28,7 @@ from regolo.server.gateway.upstream import (
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
 _EVENT_STREAM = b"text/event-stream"
+UNREACHABLE = "upstream_unreachable"  # the code of the error when no replica took a request
 
 
 @dataclass(slots=True)
@@ -95,7 +96,7 @@ async def open_upstream(
             picker.finished(replica.replica_id, failed=False)  # cancelled: not its fault
             outcome.replica = None
             raise
-    raise UpstreamError("no replica of the endpoint could be reached", code="upstream_unreachable")
+    raise UpstreamError("no replica of the endpoint could be reached", code=UNREACHABLE)
 
 
 async def read_rest(response: UpstreamResponse) -> bytes:
