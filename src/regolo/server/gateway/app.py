@@ -357,7 +357,7 @@ class Gateway:
         call: _Call,
         payload: dict[str, Any],
         path: bytes,
-        timeout: float,
+        timeout_seconds: float,
         error: UpstreamError,
     ) -> UpstreamResponse:
         """No replica of the picked deployment took the connection (R1: nothing was sent
@@ -380,7 +380,7 @@ class Gateway:
                     deployment,
                     path,
                     _dumps(payload),
-                    timeout,
+                    timeout_seconds,
                     self.options.max_upstream_attempts,
                     call.outcome,
                 )
