@@ -17,6 +17,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
+from regolo.server.backends.fake import FakeBackend
 from regolo.server.dashboard.app import Dashboard
 from regolo.server.dashboard.session import COOKIE_NAME, SECRET_FILE
 from tests.browser.dashboard_client import login
@@ -28,7 +29,7 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 @pytest.fixture
 def live(home: Path) -> Iterator[LiveServer]:
-    with live_server(home, backend="fake") as server:
+    with live_server(home, backend=FakeBackend()) as server:
         yield server
 
 

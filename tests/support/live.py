@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from regolo.server.accounts import DEFAULT_ACCOUNT, bootstrap
 from regolo.server.app import create_app
+from regolo.server.backends.base import ReplicaBackend
 from regolo.server.demo import demo_gguf_path
 from regolo.server.library.demo import deploy_demo
 from regolo.server.platform import Platform
@@ -71,7 +72,7 @@ def live_server(
     home: Path,
     *,
     demo: bool = False,
-    backend: Any = None,
+    backend: ReplicaBackend | None = None,
     database_url: str | None = None,
     **settings_overrides: Any,
 ) -> Iterator[LiveServer]:

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from regolo.server.backends.base import ReplicaBackend
 from regolo.server.control.health import HealthChecker
 from regolo.server.control.leader import LeaderLease
 from regolo.server.control.loops import Controller
@@ -33,7 +34,7 @@ class Platform:
     settings: Settings
     db: Database
     authenticator: KeyAuthenticator
-    backend: Any = None  # a ReplicaBackend
+    backend: ReplicaBackend = field(init=False)
     usage: UsageBuffer = field(default_factory=UsageBuffer)
     gateway: Gateway | None = None
     controller: Controller | None = None
@@ -47,7 +48,7 @@ class Platform:
     _gateway_loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def open(cls, settings: Settings, *, backend: Any = None) -> Platform:
+    def open(cls, settings: Settings, *, backend: ReplicaBackend | None = None) -> Platform:
         settings.home.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
         upgrade(db.write_engine)
@@ -95,9 +96,7 @@ class Platform:
         if serves_requests:
             controller.add("usage-flush", self._flush_usage, USAGE_FLUSH_INTERVAL_SECONDS)
         if self.settings.role in ("all", "controller"):
-            connect = getattr(self.backend, "connect", None)
-            if connect is not None:  # a cluster backend joins its cluster once, up front
-                connect()
+            self.backend.connect()  # a cluster backend joins its cluster once, up front
             self.downloader.resume_all()
             self._add_control_loops(controller)
         self.controller = controller
@@ -255,7 +254,7 @@ def _feature_loops(platform: Platform) -> list[tuple[str, Any, float]]:
     return loops
 
 
-def _make_backend(settings: Settings) -> Any:
+def _make_backend(settings: Settings) -> ReplicaBackend:
     if settings.backend == "fake":
         from regolo.server.backends.fake import FakeBackend
 
@@ -263,7 +262,7 @@ def _make_backend(settings: Settings) -> Any:
     if settings.backend == "ray":
         from regolo.server.backends.ray import RayBackend  # type: ignore[import-not-found]
 
-        return RayBackend(settings)
+        return RayBackend(settings)  # type: ignore[no-any-return]
     from regolo.server.backends.local import LocalBackend
 
     return LocalBackend(settings.home)

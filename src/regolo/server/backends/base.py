@@ -15,6 +15,11 @@ from regolo.server.specs import Capacity, ObservedReplica, ReplicaHandle, Replic
 class ReplicaBackend(Protocol):
     name: str
 
+    def connect(self) -> None:
+        """Join what the backend runs on (a cluster) once, before the control loops start;
+        a no-op where there is nothing to join."""
+        ...
+
     def capacity(self) -> Capacity:
         """What this backend can host in total (not what is free)."""
         ...

@@ -59,6 +59,9 @@ class FakeBackend:
         return [rid for rid, replica in self.replicas.items() if replica.alive]
 
     # -- ReplicaBackend -----------------------------------------------------
+    def connect(self) -> None:
+        """Nothing to join: replicas run on this machine."""
+
     def capacity(self) -> Capacity:
         return self._capacity
 

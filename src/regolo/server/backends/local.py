@@ -73,6 +73,9 @@ class LocalBackend:
         self.log_dir = home / "logs" / "replicas"
         self._replicas: dict[str, _Replica] = {}
 
+    def connect(self) -> None:
+        """Nothing to join: replicas run on this machine."""
+
     def capacity(self) -> Capacity:
         return Capacity(
             cpu_cores=float(len(os.sched_getaffinity(0))),

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import select
 
+from regolo.server.backends.base import ReplicaBackend
 from regolo.server.control.plan import restart_backoff_seconds
 from regolo.server.control.reconciler import handle_of
 from regolo.server.specs import ObservedReplica, ReplicaState
@@ -62,7 +63,7 @@ class HealthChecker:
     def __init__(
         self,
         db: Database,
-        backend: object,
+        backend: ReplicaBackend,
         *,
         start_timeout_seconds: float,
         probe_timeout_seconds: float = PROBE_TIMEOUT_SECONDS,
@@ -86,9 +87,7 @@ class HealthChecker:
         if not targets:
             self._notify_observers([])
             return False
-        observed = await self.backend.observe(  # type: ignore[attr-defined]
-            [self._handle(t.replica_id) for t in targets]
-        )
+        observed = await self.backend.observe([self._handle(t.replica_id) for t in targets])
         alive = {o.handle.replica_id: o for o in observed}
         results = await asyncio.gather(*(self._probe(t, alive.get(t.replica_id)) for t in targets))
         self.last_check = self.clock()
@@ -236,6 +235,6 @@ class HealthChecker:
 
     def _log_tail(self, replica: Replica) -> str:
         try:
-            return str(self.backend.logs(handle_of(replica), lines=LOG_TAIL_LINES)).strip()  # type: ignore[attr-defined]
+            return str(self.backend.logs(handle_of(replica), lines=LOG_TAIL_LINES)).strip()
         except Exception:
             return ""

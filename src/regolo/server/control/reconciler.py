@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from regolo.server.backends.base import ReplicaBackend
 from regolo.server.backends.placement import check_fits
 from regolo.server.billing.pause import PAUSED_REASON, PAUSED_STATUS, paused_account_ids
 from regolo.server.control import plan as planning
@@ -45,7 +46,7 @@ def _utcnow() -> datetime:
 @dataclass
 class ReconcilerDeps:
     db: Database
-    backend: object  # a ReplicaBackend
+    backend: ReplicaBackend
     instance_lookup: InstanceLookup
     choose_runtime: Callable[..., str]  # (artifact, resources, requested) -> runtime name
     outstanding: Callable[[str], int] = lambda replica_id: 0
@@ -76,7 +77,7 @@ class Reconciler:
         with self.db.read() as session:
             rows = session.scalars(select(Replica).where(Replica.stopped_at.is_(None))).all()
         for replica in rows:
-            alive = bool(replica.address) and self.backend.adopt(handle_of(replica))  # type: ignore[attr-defined]
+            alive = bool(replica.address) and self.backend.adopt(handle_of(replica))
             if not alive:
                 self._finish(
                     replica.id, ReplicaState.STOPPED, "lost while the control plane was down"
@@ -91,7 +92,7 @@ class Reconciler:
         for replica in rows:
             if replica.address:
                 try:
-                    await self.backend.stop(handle_of(replica), drain_seconds=5.0)  # type: ignore[attr-defined]
+                    await self.backend.stop(handle_of(replica), drain_seconds=5.0)
                 except Exception:
                     log.exception("stopping replica %s at shutdown failed", replica.id)
                     continue
@@ -157,7 +158,7 @@ class Reconciler:
             self._delay_deployment(deployment_id, exc.message, count_failure=True)
             return
         try:
-            handle = await self.backend.start(spec)  # type: ignore[attr-defined]
+            handle = await self.backend.start(spec)
         except RegoloError as exc:  # does not fit, or refused: not the model's fault
             self._forget(spec.replica_id)  # nothing started: keep no row per retry
             delay = getattr(exc, "retry_after_seconds", CAPACITY_RETRY_SECONDS)
@@ -197,7 +198,7 @@ class Reconciler:
                 id=new_id("rep"),
                 deployment_id=deployment.id,
                 state=ReplicaState.STARTING.value,
-                backend=self.backend.name,  # type: ignore[attr-defined]
+                backend=self.backend.name,
                 runtime=runtime,
                 instance_type=endpoint.instance_type,
                 auth_token=new_replica_token(),
@@ -221,10 +222,7 @@ class Reconciler:
         The deployment then waits (``pending`` with the reason, like an unschedulable
         Kubernetes pod) and is retried, without leaving a failed row per retry.
         """
-        capacity = getattr(self.backend, "capacity", None)
-        if capacity is None:
-            return
-        total = capacity()
+        total = self.backend.capacity()
         try:
             check_fits(resources, total, free_gpus=sum(total.gpus.values()))
         except RegoloError as exc:
@@ -267,7 +265,7 @@ class Reconciler:
             handle = handle_of(replica) if replica and replica.address else None
         if handle is not None:
             try:
-                await self.backend.stop(handle, drain_seconds=5.0)  # type: ignore[attr-defined]
+                await self.backend.stop(handle, drain_seconds=5.0)
             except Exception:
                 log.exception("stopping replica %s failed; will retry", replica_id)
                 return
