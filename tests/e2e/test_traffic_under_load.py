@@ -241,3 +241,35 @@ def _send(server: LiveServer, endpoint: str, requests: int, clients: int = 8) ->
     for thread in threads:
         thread.join(120)
     return counts
+
+
+@pytest.mark.parametrize("served", [0.05], indirect=True)
+def test_a_resized_endpoint_rolls_its_replicas_under_load_failing_no_request(
+    served: tuple[LiveServer, ServingFakeBackend],
+) -> None:
+    """The seed's right-sizing (``update_endpoint(cpu_request="1")``) reaches running
+    replicas: each is replaced by one started with the new size, one at a time."""
+    server, backend = served
+    with server.client() as http:
+        created = http.post(
+            "/v1/endpoints",
+            json={"name": "resized", "model": SEED_MODEL, "replicas": 2, "cpu_request": "0.5"},
+        )
+        assert created.status_code == 201, created.text
+        server.wait_ready("resized", timeout=60)
+        deployment_id = _deployment(http, "resized", "1.0")["id"]  # type: ignore[index]
+        old = set(backend.live_replicas(deployment_id))
+        with Load(server, "resized") as load:
+            _advance(load)
+            http.patch("/v1/endpoints/resized", json={"cpu_request": "0.25"}).raise_for_status()
+
+            def rolled() -> bool:
+                live = set(backend.live_replicas(deployment_id))
+                return len(live) == 2 and not live & old and _ready(http, "resized", "1.0", 2)
+
+            wait_until(rolled, timeout=60, what="both replicas replaced")
+            _advance(load)
+        assert load.failures() == []
+    new = backend.live_replicas(deployment_id)
+    assert {backend.replicas[r].spec.resources.cpu_request for r in new} == {0.25}
+    assert all(backend.busy_at_stop.get(r, 0) == 0 for r in old)  # drained before stopping

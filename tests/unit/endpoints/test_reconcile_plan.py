@@ -22,6 +22,7 @@ def _replica(
     deployment: str = "dep",
     outstanding: int = 0,
     drain_deadline: datetime | None = None,
+    fingerprint: str | None = None,
 ) -> ReplicaFact:
     return ReplicaFact(
         replica_id=rid,
@@ -30,6 +31,7 @@ def _replica(
         created_at=NOW - timedelta(seconds=age_seconds),
         outstanding_requests=outstanding,
         drain_deadline=drain_deadline,
+        fingerprint=fingerprint,
     )
 
 
@@ -95,3 +97,46 @@ def test_backoff_and_give_up() -> None:
 def test_plan_is_idempotent_when_desired_equals_observed() -> None:
     replicas = [_replica("a"), _replica("b")]
     assert plan([_want(2)], replicas, now=NOW, max_start_attempts=3).empty
+
+
+def _rollout(replicas: list[ReplicaFact], wanted: int = 2) -> tuple[list[str], list[str]]:
+    result = plan([_want(wanted, fingerprint="new")], replicas, now=NOW, max_start_attempts=3)
+    return result.start, result.drain
+
+
+def test_a_changed_configuration_rolls_one_replica_at_a_time_never_below_wanted() -> None:
+    old1 = _replica("old1", age_seconds=300, fingerprint="old")
+    old2 = _replica("old2", age_seconds=200, fingerprint="old")
+    assert _rollout([old1, old2]) == (["dep"], [])  # one more, on the new configuration
+    booting = _replica("new1", ReplicaState.STARTING, age_seconds=1, fingerprint="new")
+    assert _rollout([old1, old2, booting]) == ([], [])  # the old ones serve meanwhile
+    ready = _replica("new1", age_seconds=1, fingerprint="new")
+    assert _rollout([old1, old2, ready]) == ([], ["old1"])  # oldest first, once it serves
+    assert _rollout([old2, ready]) == (["dep"], [])
+    new2 = _replica("new2", age_seconds=1, fingerprint="new")
+    assert _rollout([old2, ready, new2]) == ([], ["old2"])
+    assert _rollout([ready, new2]) == ([], [])  # done
+
+
+def test_a_rollout_waits_while_a_new_replica_is_unhealthy() -> None:
+    old = _replica("old", fingerprint="old")
+    sick = _replica("new", ReplicaState.UNHEALTHY, fingerprint="new")
+    assert _rollout([old, sick], wanted=1) == ([], [])
+
+
+def test_a_rollout_scaling_down_drains_old_replicas_first() -> None:
+    replicas = [_replica("old", fingerprint="old"), _replica("new", fingerprint="new")]
+    assert _rollout(replicas, wanted=1) == ([], ["old"])
+
+
+def test_a_new_configuration_that_fails_to_start_leaves_the_old_replicas_serving() -> None:
+    old = _replica("old", fingerprint="old")
+    failed = _replica("new", ReplicaState.FAILED, fingerprint="new")
+    result = plan(
+        [_want(1, fingerprint="new", failed_starts=3)], [old, failed], now=NOW, max_start_attempts=3
+    )
+    assert result.start == [] and result.drain == [] and result.stop == ["new"]
+
+
+def test_replicas_from_before_fingerprints_are_not_rolled() -> None:
+    assert _rollout([_replica("a"), _replica("b")]) == ([], [])

@@ -19,6 +19,7 @@ class DesiredDeployment:
     active: bool  # False once removed from its endpoint (or the endpoint is deleted)
     failed_starts: int = 0
     next_start_at: datetime | None = None
+    fingerprint: str | None = None  # what its replicas must be started with (None: anything)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +30,7 @@ class ReplicaFact:
     created_at: datetime
     drain_deadline: datetime | None = None
     outstanding_requests: int = 0
+    fingerprint: str | None = None  # what it was started with (None: from before fingerprints)
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,11 @@ def plan(
             r for r in by_deployment.get(deployment.deployment_id, []) if r.state in LIVE_STATES
         ]
         wanted = deployment.replicas if deployment.active else 0
+        outdated = [r for r in live if _outdated(r, deployment)]
         if len(live) < wanted and _may_start(deployment, now, max_start_attempts):
             result.start.extend([deployment.deployment_id] * (wanted - len(live)))
+        elif outdated and wanted:
+            _roll(result, deployment, live, outdated, wanted, now, max_start_attempts)
         elif len(live) > wanted:
             ordered = sorted(live, key=lambda r: (_DRAIN_ORDER[r.state], -r.created_at.timestamp()))
             result.drain.extend(r.replica_id for r in ordered[: len(live) - wanted])
@@ -72,6 +77,36 @@ def plan(
         elif replica.state == ReplicaState.FAILED:  # its process may still linger
             result.stop.append(replica.replica_id)
     return result
+
+
+def _outdated(replica: ReplicaFact, deployment: DesiredDeployment) -> bool:
+    return (
+        replica.fingerprint is not None
+        and deployment.fingerprint is not None
+        and replica.fingerprint != deployment.fingerprint
+    )
+
+
+def _roll(
+    result: Plan,
+    deployment: DesiredDeployment,
+    live: list[ReplicaFact],
+    outdated: list[ReplicaFact],
+    wanted: int,
+    now: datetime,
+    max_start_attempts: int,
+) -> None:
+    """Replace replicas started with an older configuration, one at a time and never
+    below ``wanted`` serving: start one new replica, drain an old one once it is ready.
+    """
+    old = {id(r) for r in outdated}
+    if any(r.state != ReplicaState.READY and id(r) not in old for r in live):
+        return  # a new replica is not serving yet: the old ones keep serving meanwhile
+    if len(live) > wanted:  # the new one is ready: the oldest configuration goes first
+        ordered = sorted(outdated, key=lambda r: (_DRAIN_ORDER[r.state], r.created_at))
+        result.drain.extend(r.replica_id for r in ordered[: len(live) - wanted])
+    elif _may_start(deployment, now, max_start_attempts):
+        result.start.append(deployment.deployment_id)
 
 
 def _may_start(deployment: DesiredDeployment, now: datetime, max_start_attempts: int) -> bool:

@@ -22,6 +22,7 @@ from regolo.server.control.specs_builder import (
     InstanceLookup,
     artifact_for,
     new_replica_token,
+    replica_fingerprint,
     replica_spec,
     resources_for,
 )
@@ -128,6 +129,7 @@ class Reconciler:
                     active=deployment.removed_at is None and endpoint.deleted_at is None,
                     failed_starts=deployment.failed_starts,
                     next_start_at=deployment.next_start_at,
+                    fingerprint=replica_fingerprint(endpoint),
                 )
                 for deployment, endpoint in rows
                 if deployment.removed_at is None or _has_live(session, deployment.id)
@@ -143,6 +145,7 @@ class Reconciler:
                     if r.drain_started_at
                     else None,
                     outstanding_requests=self.deps.outstanding(r.id),
+                    fingerprint=r.spec_fingerprint,
                 )
                 for r in replicas
             ]
@@ -204,6 +207,7 @@ class Reconciler:
                 auth_token=new_replica_token(),
                 attempt=deployment.failed_starts + 1,
                 created_at=self.deps.clock(),
+                spec_fingerprint=replica_fingerprint(endpoint),
             )
             session.add(replica)
             return replica_spec(

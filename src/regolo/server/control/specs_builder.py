@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 from collections.abc import Callable
 
@@ -65,6 +67,22 @@ def replica_spec(
         options=options,
         external_url=endpoint.external_url,
     )
+
+
+def replica_fingerprint(endpoint: Endpoint) -> str:
+    """What an endpoint update can change of the replicas it starts (size, runtime and its
+    options): replicas started under another fingerprint are replaced, one at a time."""
+    shape = [
+        endpoint.instance_type,
+        endpoint.cpu_request,
+        endpoint.cpu_limit,
+        endpoint.memory_request,
+        endpoint.memory_limit,
+        endpoint.runtime,
+        sorted((str(k), str(v)) for k, v in (endpoint.runtime_options or {}).items()),
+        endpoint.external_url,
+    ]
+    return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
 
 
 def new_replica_token() -> str:

@@ -191,6 +191,8 @@ class Replica(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     cpu_cores_used: Mapped[float | None] = mapped_column(Float, default=None)
     memory_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # specs_builder.replica_fingerprint of its endpoint when it started (migration 0006)
+    spec_fingerprint: Mapped[str | None] = mapped_column(String(16), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     ready_at: Mapped[datetime | None] = mapped_column(default=None)
