@@ -5,7 +5,11 @@ Three targets are measured with ``wrk``: the fake upstream directly, the full ga
 on the same server stack (benchmarks/passthrough.py). The gateway and the pass-through
 are pinned to one core with ``taskset``; the upstream and wrk get the other cores.
 
-    python benchmarks/gateway.py [--duration 10] > gateway.json
+    python benchmarks/gateway.py [--duration 10] [--compiled] > gateway.json
+
+``--compiled`` adds a fourth target: the same gateway with its hot-path modules compiled
+to C extensions by mypyc (a measurement of what compiling would give; the package
+itself installs pure Python).
     python benchmarks/gateway.py serve-gateway --port 8301 --upstream http://127.0.0.1:8101
 """
 
@@ -16,6 +20,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -123,9 +128,27 @@ def wait_open(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"port {port} did not open")
 
 
-def start(argv: list[str], cpus: str | None) -> subprocess.Popen[bytes]:
+# The gateway modules a compiled build (--compiled) turns into C extensions with mypyc.
+# upstream.py, shared with the pass-through, stays Python so the baseline is unchanged.
+COMPILED_MODULES = (
+    "app", "auth", "disconnect", "limits", "picker", "proxy", "request_body", "resolve", "usage",
+)  # fmt: skip
+
+
+def compile_gateway(into: Path) -> Path:
+    """A copy of ``src`` whose gateway modules are compiled with mypyc (needs a C compiler
+    and mypy, from the dev extra); returns the copy's ``src`` to put first on the path."""
+    src = into / "src"
+    shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+    modules = [f"regolo/server/gateway/{name}.py" for name in COMPILED_MODULES]
+    mypyc = Path(sys.executable).with_name("mypyc")
+    subprocess.run([str(mypyc), *modules], cwd=src, check=True, capture_output=True)
+    return src
+
+
+def start(argv: list[str], cpus: str | None, src: Path = ROOT / "src") -> subprocess.Popen[bytes]:
     prefix = ["taskset", "-c", cpus] if cpus else []
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
+    env = {**os.environ, "PYTHONPATH": f"{src}:{ROOT}", "REGOLO_BENCH_SRC": str(src)}
     return subprocess.Popen([*prefix, sys.executable, *argv], env=env)
 
 
@@ -171,16 +194,25 @@ def measure(url: str, args: argparse.Namespace, script: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    up_port, gw_port, pt_port = free_port(), free_port(), free_port()
-    upstream = f"http://127.0.0.1:{up_port}"
+    ports = {name: free_port() for name in ("direct", "gateway", "passthrough", "compiled")}
+    upstream = f"http://127.0.0.1:{ports['direct']}"
     here = str(Path(__file__).resolve().parent)
+
+    def gateway(port: int, src: Path = ROOT / "src") -> subprocess.Popen[bytes]:
+        argv = [f"{here}/gateway.py", "serve-gateway", "--port", str(port), "--upstream", upstream]
+        return start(argv, args.gateway_cpus, src)
+
     procs = [
-        start([f"{here}/fake_upstream.py", "--port", str(up_port)], args.upstream_cpus),
-        start([f"{here}/gateway.py", "serve-gateway", "--port", str(gw_port),
+        start([f"{here}/fake_upstream.py", "--port", str(ports["direct"])], args.upstream_cpus),
+        gateway(ports["gateway"]),
+        start([f"{here}/passthrough.py", "--port", str(ports["passthrough"]),
                "--upstream", upstream], args.gateway_cpus),
-        start([f"{here}/passthrough.py", "--port", str(pt_port), "--upstream", upstream],
-              args.gateway_cpus),
     ]  # fmt: skip
+    build = tempfile.TemporaryDirectory(prefix="regolo-compiled-")
+    targets = ["direct", "gateway", "passthrough"]
+    if args.compiled:
+        procs.append(gateway(ports["compiled"], compile_gateway(Path(build.name))))
+        targets.append("compiled")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(
             'wrk.method = "POST"\n'
@@ -189,13 +221,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f'wrk.headers["Authorization"] = "Bearer {KEY}"\n'
         )
     try:
-        for port in (up_port, gw_port, pt_port):
-            wait_open(port)
+        for name in targets:
+            wait_open(ports[name])
         path = "/v1/chat/completions"
         results = {
-            "direct": measure(f"http://127.0.0.1:{up_port}{path}", args, lua.name),
-            "gateway": measure(f"http://127.0.0.1:{gw_port}{path}", args, lua.name),
-            "passthrough": measure(f"http://127.0.0.1:{pt_port}{path}", args, lua.name),
+            name: measure(f"http://127.0.0.1:{ports[name]}{path}", args, lua.name)
+            for name in targets
         }
     finally:
         for proc in procs:
@@ -203,12 +234,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for proc in procs:
             proc.wait(10)
         os.unlink(lua.name)
+        build.cleanup()
     return summarise(results, args)
 
 
 def summarise(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     direct, gateway, bare = results["direct"], results["gateway"], results["passthrough"]
-    return {
+    out = {
         "cpus_available": os.cpu_count(),
         "gateway_cpus": args.gateway_cpus,
         "load_cpus": args.load_cpus,
@@ -225,6 +257,16 @@ def summarise(results: dict[str, Any], args: argparse.Namespace) -> dict[str, An
         "passthrough_added_p50_ms_c1": round(bare["c1"]["p50_ms"] - direct["c1"]["p50_ms"], 3),
         "passthrough_added_p99_ms_c1": round(bare["c1"]["p99_ms"] - direct["c1"]["p99_ms"], 3),
     }
+    compiled = results.get("compiled")
+    if compiled is not None:  # --compiled: the same gateway with its modules built by mypyc
+        out["compiled_gateway_requests_per_second_c32"] = compiled["c32"]["requests_per_second"]
+        out["compiled_gateway_vs_passthrough"] = round(
+            compiled["c32"]["requests_per_second"] / max(1.0, bare["c32"]["requests_per_second"]), 3
+        )
+        out["compiled_gateway_added_p50_ms_c1"] = round(
+            compiled["c1"]["p50_ms"] - direct["c1"]["p50_ms"], 3
+        )
+    return out
 
 
 def main() -> None:
@@ -237,6 +279,9 @@ def main() -> None:
     parser.add_argument("--gateway-cpus", default="0")
     parser.add_argument("--upstream-cpus", default=None)
     parser.add_argument("--load-cpus", default=None)
+    parser.add_argument(
+        "--compiled", action="store_true", help="also measure the gateway compiled with mypyc"
+    )
     args = parser.parse_args()
     if args.command == "serve-gateway":
         serve_gateway(args.port, args.upstream)
@@ -249,5 +294,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT / "src"))
+    sys.path.insert(0, os.environ.get("REGOLO_BENCH_SRC", str(ROOT / "src")))
     main()
