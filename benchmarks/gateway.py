@@ -8,8 +8,8 @@ are pinned to one core with ``taskset``; the upstream and wrk get the other core
     python benchmarks/gateway.py [--duration 10] [--compiled] > gateway.json
 
 ``--compiled`` adds a fourth target: the same gateway with its hot-path modules compiled
-to C extensions by mypyc (a measurement of what compiling would give; the package
-itself installs pure Python).
+to C extensions by mypyc (``python -m regolo.server.gateway.speedups`` makes that build
+for a deployment), built for this run.
     python benchmarks/gateway.py serve-gateway --port 8301 --upstream http://127.0.0.1:8101
 """
 
@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -85,6 +84,14 @@ def bench_table(upstream: str):  # type: ignore[no-untyped-def]
 def serve_gateway(port: int, upstream: str) -> None:
     import uvicorn
 
+    import regolo.server.gateway
+    from regolo.server.gateway._build import activate, deactivate
+
+    compiled_root = os.environ.get("REGOLO_BENCH_COMPILED_ROOT")
+    if compiled_root:  # the --compiled target: this build, whatever else is installed
+        deactivate(regolo.server.gateway.__path__)
+        assert activate(regolo.server.gateway.__path__, Path(compiled_root))
+
     from regolo.server.gateway.app import create_gateway
     from regolo.server.gateway.usage import UsageBuffer
 
@@ -128,27 +135,22 @@ def wait_open(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"port {port} did not open")
 
 
-# The gateway modules a compiled build (--compiled) turns into C extensions with mypyc.
-# upstream.py, shared with the pass-through, stays Python so the baseline is unchanged.
-COMPILED_MODULES = (
-    "app", "auth", "disconnect", "limits", "picker", "proxy", "request_body", "resolve", "usage",
-)  # fmt: skip
-
-
 def compile_gateway(into: Path) -> Path:
-    """A copy of ``src`` whose gateway modules are compiled with mypyc (needs a C compiler
-    and mypy, from the dev extra); returns the copy's ``src`` to put first on the path."""
-    src = into / "src"
-    shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
-    modules = [f"regolo/server/gateway/{name}.py" for name in COMPILED_MODULES]
-    mypyc = Path(sys.executable).with_name("mypyc")
-    subprocess.run([str(mypyc), *modules], cwd=src, check=True, capture_output=True)
-    return src
+    """A mypyc build of the gateway's hot path (regolo.server.gateway.speedups) under
+    ``into``; needs a C compiler and mypy (the dev extra)."""
+    from regolo.server.gateway.speedups import build
+
+    build(into)
+    return into
 
 
-def start(argv: list[str], cpus: str | None, src: Path = ROOT / "src") -> subprocess.Popen[bytes]:
+def start(
+    argv: list[str], cpus: str | None, compiled_root: Path | None = None
+) -> subprocess.Popen[bytes]:
     prefix = ["taskset", "-c", cpus] if cpus else []
-    env = {**os.environ, "PYTHONPATH": f"{src}:{ROOT}", "REGOLO_BENCH_SRC": str(src)}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
+    if compiled_root is not None:
+        env["REGOLO_BENCH_COMPILED_ROOT"] = str(compiled_root)
     return subprocess.Popen([*prefix, sys.executable, *argv], env=env)
 
 
@@ -198,9 +200,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     upstream = f"http://127.0.0.1:{ports['direct']}"
     here = str(Path(__file__).resolve().parent)
 
-    def gateway(port: int, src: Path = ROOT / "src") -> subprocess.Popen[bytes]:
+    def gateway(port: int, compiled_root: Path | None = None) -> subprocess.Popen[bytes]:
         argv = [f"{here}/gateway.py", "serve-gateway", "--port", str(port), "--upstream", upstream]
-        return start(argv, args.gateway_cpus, src)
+        return start(argv, args.gateway_cpus, compiled_root)
 
     procs = [
         start([f"{here}/fake_upstream.py", "--port", str(ports["direct"])], args.upstream_cpus),
@@ -240,8 +242,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def summarise(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     direct, gateway, bare = results["direct"], results["gateway"], results["passthrough"]
+    from regolo.server.gateway._build import COMPLETE, build_dir
+
     out = {
         "cpus_available": os.cpu_count(),
+        # the "gateway" target runs the package as installed: compiled if built
+        "gateway_compiled_build_active": (build_dir() / COMPLETE).is_file(),
         "gateway_cpus": args.gateway_cpus,
         "load_cpus": args.load_cpus,
         "upstream_cpus": args.upstream_cpus,
@@ -294,5 +300,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.environ.get("REGOLO_BENCH_SRC", str(ROOT / "src")))
+    sys.path.insert(0, str(ROOT / "src"))
     main()

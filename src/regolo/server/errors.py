@@ -4,7 +4,8 @@
     ├── InvalidRequest               400 invalid_request_error
     │   ├── ValidationFailed         422 invalid_request_error
     │   ├── PayloadTooLarge          413 invalid_request_error
-    │   └── UnsupportedMediaType     415 invalid_request_error
+    │   ├── UnsupportedMediaType     415 invalid_request_error
+    │   └── MethodNotAllowed         405 invalid_request_error
     ├── Unauthenticated              401 authentication_error
     ├── PermissionDenied             403 permission_error
     ├── NotFound                     404 not_found_error
@@ -82,6 +83,11 @@ class PayloadTooLarge(InvalidRequest):
 class UnsupportedMediaType(InvalidRequest):
     status_code = 415
     default_code = "unsupported_media_type"
+
+
+class MethodNotAllowed(InvalidRequest):
+    status_code = 405
+    default_code = "method_not_allowed"
 
 
 class Unauthenticated(RegoloError):

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from regolo.server.errors import (
+    MethodNotAllowed,
     NotFound,
     RegoloError,
     Unauthenticated,
@@ -57,7 +58,6 @@ from regolo.server.gateway.request_body import (
 from regolo.server.gateway.responses import (
     JSON_TYPE,
     Headers,
-    MethodNotAllowed,
     Send,
     send_error,
     send_json,

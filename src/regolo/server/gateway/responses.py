@@ -6,17 +6,12 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from regolo.server.errors import InvalidRequest, RegoloError
+from regolo.server.errors import RegoloError
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 JSON_TYPE = (b"content-type", b"application/json")
-
-
-class MethodNotAllowed(InvalidRequest):
-    status_code = 405
-    default_code = "method_not_allowed"
 
 
 async def send_body(send: Send, status: int, headers: Headers, body: bytes) -> None:
