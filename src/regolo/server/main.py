@@ -71,6 +71,14 @@ def _default_account_id(platform: Platform) -> str:
     return account_id
 
 
+def _gateway_build() -> str:
+    import regolo.server.gateway.app as gateway_app
+
+    if gateway_app.__file__ and not gateway_app.__file__.endswith(".py"):
+        return "compiled (mypyc)"
+    return "Python (python -m regolo.server.gateway.speedups compiles it)"
+
+
 def _print_banner(settings: Settings, admin_key: str | None) -> None:
     key_file = settings.home / "admin-key"
     lines = [
@@ -79,6 +87,7 @@ def _print_banner(settings: Settings, admin_key: str | None) -> None:
         f"  Dashboard : {settings.base_url}/",
         f"  API       : {settings.base_url}/v1  (OpenAPI: {settings.base_url}/openapi.json)",
         f"  Database  : {_safe_url(settings.resolved_database_url)}",
+        f"  Gateway   : {_gateway_build()}",
         f"  Admin key : {key_file}",
     ]
     if admin_key is not None:
