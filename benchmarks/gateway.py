@@ -187,12 +187,20 @@ def parse_wrk(out: str) -> dict[str, float]:
     return result
 
 
-def measure(url: str, args: argparse.Namespace, script: str) -> dict[str, Any]:
+def measure(url: str, args: argparse.Namespace, script: str, pid: int) -> dict[str, Any]:
+    """wrk at 32 and 1 connections; at 32, also the server's CPU per request: steadier
+    than requests/s when other work shares the machine (at saturation one is the
+    inverse of the other)."""
+    import psutil
+
     wrk(url, 8, 2, args.load_cpus, script)  # warm up connections and caches
-    return {
-        "c32": wrk(url, 32, args.duration, args.load_cpus, script),
-        "c1": wrk(url, 1, args.duration, args.load_cpus, script),
-    }
+    server = psutil.Process(pid)
+    before = sum(server.cpu_times()[:2])
+    c32 = wrk(url, 32, args.duration, args.load_cpus, script)
+    used = sum(server.cpu_times()[:2]) - before
+    served = c32["requests_per_second"] * args.duration
+    c32["server_cpu_us_per_request"] = round(used * 1e6 / max(served, 1.0), 2)
+    return {"c32": c32, "c1": wrk(url, 1, args.duration, args.load_cpus, script)}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -215,6 +223,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.compiled:
         procs.append(gateway(ports["compiled"], compile_gateway(Path(build.name))))
         targets.append("compiled")
+    pids = {name: proc.pid for name, proc in zip(targets, procs, strict=True)}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(
             'wrk.method = "POST"\n'
@@ -227,7 +236,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             wait_open(ports[name])
         path = "/v1/chat/completions"
         results = {
-            name: measure(f"http://127.0.0.1:{ports[name]}{path}", args, lua.name)
+            name: measure(f"http://127.0.0.1:{ports[name]}{path}", args, lua.name, pids[name])
             for name in targets
         }
     finally:
@@ -263,8 +272,14 @@ def summarise(results: dict[str, Any], args: argparse.Namespace) -> dict[str, An
         "passthrough_added_p50_ms_c1": round(bare["c1"]["p50_ms"] - direct["c1"]["p50_ms"], 3),
         "passthrough_added_p99_ms_c1": round(bare["c1"]["p99_ms"] - direct["c1"]["p99_ms"], 3),
     }
+    cpu = {name: r["c32"]["server_cpu_us_per_request"] for name, r in results.items()}
+    out["server_cpu_us_per_request_c32"] = cpu
+    out["gateway_vs_passthrough_by_cpu"] = round(cpu["passthrough"] / cpu["gateway"], 3)
     compiled = results.get("compiled")
     if compiled is not None:  # --compiled: the same gateway with its modules built by mypyc
+        out["compiled_gateway_vs_passthrough_by_cpu"] = round(
+            cpu["passthrough"] / cpu["compiled"], 3
+        )
         out["compiled_gateway_requests_per_second_c32"] = compiled["c32"]["requests_per_second"]
         out["compiled_gateway_vs_passthrough"] = round(
             compiled["c32"]["requests_per_second"] / max(1.0, bare["c32"]["requests_per_second"]), 3
