@@ -99,25 +99,12 @@ class _Call:
     queue_wait_ms: float = 0.0  # time spent waiting for a slot or a replica (scale from zero)
 
 
-@dataclass(slots=True)
-class _RequestHeaders:
-    authorization: bytes | None = None
-    content_type: bytes | None = None
-    content_length: bytes | None = None
-    accept_encoding: bytes | None = None
-    host: bytes | None = None
+RequestHeaders = dict[bytes, bytes]
 
 
-def _request_headers(scope: Scope) -> _RequestHeaders:
+def _request_headers(scope: Scope) -> RequestHeaders:
     # dict() runs in C; a repeated header keeps its last value, as a loop would.
-    get = dict(scope["headers"]).get
-    return _RequestHeaders(
-        get(b"authorization"),
-        get(b"content-type"),
-        get(b"content-length"),
-        get(b"accept-encoding"),
-        get(b"host"),
-    )
+    return dict(scope["headers"])
 
 
 class Gateway:
@@ -216,7 +203,7 @@ class Gateway:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, call: _Call) -> None:
         headers = _request_headers(scope)
-        token = bearer_token(headers.authorization)
+        token = bearer_token(headers.get(b"authorization"))
         if token is None:
             raise Unauthenticated()
         answered, principal = self.authenticator.authenticate_cached(token)
@@ -225,7 +212,7 @@ class Gateway:
         if principal is None:
             raise Unauthenticated()
         call.principal = principal
-        route = scope.get(_ROUTE_KEY) or self._route(scope, headers.host)
+        route = scope.get(_ROUTE_KEY) or self._route(scope, headers.get(b"host"))
         if route is None:
             raise NotFound("unknown route", code="unknown_url")
         if scope["method"] != route.method:
@@ -235,8 +222,8 @@ class Gateway:
             call.status_code = 200
             await send_json(send, 200, models, [(b"x-request-id", call.request_id)])
             return
-        check_content_type(headers.content_type)
-        body = await read_body(receive, headers.content_length, self.limits.max_body_bytes)
+        check_content_type(headers.get(b"content-type"))
+        body = await read_body(receive, headers.get(b"content-length"), self.limits.max_body_bytes)
         payload = self._parse_request(body)
         endpoint = call.endpoint = resolve.resolve_endpoint(
             self._table, principal, route, payload.get("model")
@@ -264,7 +251,7 @@ class Gateway:
         route: resolve.Route,
         payload: dict[str, Any],
         body: bytes,
-        headers: _RequestHeaders,
+        headers: RequestHeaders,
     ) -> None:
         """Pick deployment -> response cache -> pick replica and proxy -> compression.
 
@@ -394,7 +381,7 @@ class Gateway:
         status: int,
         content_type: bytes,
         body: bytes,
-        headers: _RequestHeaders,
+        headers: RequestHeaders,
         out_headers: Headers,
     ) -> tuple[Message, Message]:
         """The ``http.response.start`` and body messages of a whole answer, compressed
@@ -402,7 +389,7 @@ class Gateway:
         out_headers.append((b"content-type", content_type or JSON_TYPE[1]))
         assert call.endpoint is not None
         if call.endpoint.enable_compression and len(body) >= self.options.compression_min_bytes:
-            encoding = choose_encoding(headers.accept_encoding)
+            encoding = choose_encoding(headers.get(b"accept-encoding"))
             if encoding is not None:
                 body = compress(body, encoding)
                 out_headers += [(b"content-encoding", encoding), (b"vary", b"accept-encoding")]
