@@ -7,7 +7,8 @@ online traffic? Prints JSON.
 3. online p95 latency of a steady single-client probe, without and during a batch.
 
 Targets (issue 9): batch throughput >= 90% of the best online throughput, and online
-p95 during the batch within 20% of p95 without it.
+p95 during the batch within 20% of p95 without it. ``preemptions`` counts the batch
+requests the runner cancelled because an online request started on their replica.
 
     python benchmarks/batch.py [--requests 32] [--max-tokens 8] [--probe-requests 16]
 """
@@ -171,7 +172,15 @@ async def run_batch(
     }
 
 
-async def measure(base_url: str, key: str, args: argparse.Namespace) -> dict[str, Any]:
+def preemptions(platform: Platform) -> int:
+    """Batch requests the runner cancelled for online traffic so far."""
+    runner = getattr(platform, "batch_runner", None)
+    return int(getattr(runner, "preemptions", 0))
+
+
+async def measure(
+    base_url: str, key: str, args: argparse.Namespace, platform: Platform
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=300) as client:
         await online_throughput(client, 4, 4, args.max_tokens)  # warm up
@@ -180,6 +189,7 @@ async def measure(base_url: str, key: str, args: argparse.Namespace) -> dict[str
             for c in CONCURRENCY
         }
         alone = await run_batch(client, args.requests, args.max_tokens, offset=0)
+        alone["preemptions"] = preemptions(platform)
         # the machine's load drifts: measure the best online level again after the batch
         # and hold the batch to the better of the two passes
         best_level = max(online, key=lambda c: online[c])
@@ -191,6 +201,7 @@ async def measure(base_url: str, key: str, args: argparse.Namespace) -> dict[str
         await asyncio.sleep(1.0)  # let the batch fill the replica first
         during = await probe_latencies_ms(client, args.probe_requests, args.max_tokens)
         with_probe = await batch_task
+        with_probe["preemptions"] = preemptions(platform) - alone["preemptions"]
     best_online = max(*online.values(), online_again)
     batch_rps = alone["counts"]["completed"] / alone["elapsed_seconds"]
     p95_without, p95_during = p95(without), p95(during)
@@ -235,7 +246,7 @@ def main() -> None:
                 base_url=base_url, headers={"Authorization": f"Bearer {key}"}
             ) as http:
                 wait_ready(http)
-            result = asyncio.run(measure(base_url, key, args))
+            result = asyncio.run(measure(base_url, key, args, platform))
         finally:
             server.should_exit = True
             time.sleep(2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -15,27 +16,29 @@ from regolo.server.specs import Principal
 
 
 @pytest.mark.parametrize(
-    ("slots", "online", "batch", "spare"),
+    ("slots", "online", "batch", "online_recently", "reserved", "spare"),
     [
-        (4, 0, 0, 3),
-        (4, 0, 3, 0),
-        (4, 1, 0, 2),
-        (4, 3, 0, 0),
-        (4, 9, 0, 0),
-        (1, 0, 0, 1),
-        (1, 1, 0, 0),
+        (4, 0, 0, False, 0, 4),  # no online traffic: every slot is batch work's
+        (4, 0, 3, False, 0, 1),
+        (4, 0, 4, False, 0, 0),
+        (4, 1, 0, False, 0, 0),  # an online request: nothing new starts there
+        (4, 9, 0, False, 0, 0),
+        (4, 0, 0, True, 0, 0),  # online traffic just ended: not yet
+        (1, 0, 0, False, 0, 1),
+        (1, 1, 0, False, 0, 0),
+        (4, 0, 0, False, 1, 3),  # online traffic it cannot see: one slot left to it
+        (1, 0, 0, False, 1, 1),
     ],
 )
-def test_batch_work_leaves_a_slot_for_online_requests(
-    slots: int, online: int, batch: int, spare: int
+def test_batch_work_takes_only_replicas_free_of_online_requests(
+    slots: int, online: int, batch: int, online_recently: bool, reserved: int, spare: int
 ) -> None:
-    assert spare_slots(slots, online, batch) == spare
+    got = spare_slots(slots, online, batch, online_recently=online_recently, reserved=reserved)
+    assert got == spare
 
 
-def test_replica_slots_fill_the_freest_replica_first() -> None:
-    online = {"a": 2, "b": 0}
-    slots = ReplicaSlots(4, lambda replica_id: online[replica_id])
-    deployment = RouteDeployment(
+def two_replicas() -> RouteDeployment:
+    return RouteDeployment(
         deployment_id="d",
         version="1",
         traffic_weight=1.0,
@@ -45,10 +48,44 @@ def test_replica_slots_fill_the_freest_replica_first() -> None:
             RouteReplica(replica_id="b", address="y"),
         ),
     )
+
+
+def test_replica_slots_fill_only_replicas_without_online_requests() -> None:
+    online = {"a": 1, "b": 0}
+    slots = ReplicaSlots(4, lambda replica_id: online[replica_id])
+    deployment = two_replicas()
     picked = [slots.acquire(deployment) for _ in range(5)]
-    assert [r.replica_id if r else None for r in picked] == ["b", "b", "a", "b", None]
+    assert [r.replica_id if r else None for r in picked] == ["b", "b", "b", "b", None]
     slots.release(picked[0])  # type: ignore[arg-type]
     assert slots.acquire(deployment) is not None
+
+
+def test_batch_work_resumes_only_after_a_quiet_spell() -> None:
+    now = [100.0]
+    online = {"a": 0, "b": 0}
+    slots = ReplicaSlots(
+        1, lambda replica_id: online[replica_id], resume_after_seconds=0.1, clock=lambda: now[0]
+    )
+    deployment = RouteDeployment(
+        deployment_id="d",
+        version="1",
+        traffic_weight=1.0,
+        served_model_name="m",
+        replicas=(RouteReplica(replica_id="a", address="x"),),
+    )
+
+    async def scenario() -> None:
+        online["a"] = 1
+        slots.online_changed("a", 1)
+        assert slots.acquire(deployment) is None
+        online["a"] = 0
+        slots.online_changed("a", 0)
+        now[0] += 0.05
+        assert slots.acquire(deployment) is None  # a client's next request may be coming
+        now[0] += 0.06
+        assert slots.acquire(deployment) is not None
+
+    asyncio.run(scenario())
 
 
 def principal(scopes: set[str], key_id: str = "k1", account_id: str = "acme") -> Principal:
@@ -129,3 +166,23 @@ def test_result_files_split_and_order_lines_deterministically() -> None:
         ("c3", None),
         ("c4", "request_failed"),
     ]
+
+
+def test_a_held_back_replica_keeps_one_slot_free_until_batch_work_drains() -> None:
+    slots = ReplicaSlots(4, lambda replica_id: 0)
+    deployment = two_replicas()
+    only_a = RouteDeployment(
+        deployment_id="d",
+        version="1",
+        traffic_weight=1.0,
+        served_model_name="m",
+        replicas=deployment.replicas[:1],
+    )
+    taken = [slots.acquire(only_a) for _ in range(4)]
+    assert None not in taken
+    slots.hold_back("a")
+    slots.release(taken[0])  # type: ignore[arg-type]
+    assert slots.acquire(only_a) is None  # 3 in flight: the fourth slot stays free
+    for replica in taken[1:]:
+        slots.release(replica)  # type: ignore[arg-type]
+    assert [slots.acquire(only_a) is not None for _ in range(5)] == [True] * 4 + [False]

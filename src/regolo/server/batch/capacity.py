@@ -1,45 +1,79 @@
 """How much of a replica the batch runner may use: only what online traffic leaves free.
 
-The gateway counts its own in-flight requests per replica (``picker.outstanding``);
-the runner counts its own. Batch work never takes the last ``reserve`` slots, so an
-online request that arrives finds a free slot instead of queueing behind batch work.
+Online requests have strict priority. While a replica serves any online request (the
+gateway's ``picker.outstanding``) batch work starts nothing there, and the runner
+preempts what it has in flight on it. Batch work comes back once the replica has had
+no online request for ``resume_after_seconds``, so that a client sending requests back
+to back does not find batch work in its way at every request. A replica without online
+traffic is the batch runner's to fill: every slot (less ``reserved_slots`` where the
+runner cannot see online requests: a gateway in another process).
+
+Everything here runs on the runner's event loop; the gateway's thread reaches it only
+through ``online_changed`` scheduled onto that loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import Callable
 
 from regolo.server.gateway.routing_table import RouteDeployment, RouteReplica
 
-RESERVED_ONLINE_SLOTS = 1
+RESUME_AFTER_SECONDS = 0.5
 
 
 def spare_slots(
-    slots_per_replica: int, online: int, batch_in_flight: int, reserve: int = RESERVED_ONLINE_SLOTS
+    slots_per_replica: int,
+    online: int,
+    batch_in_flight: int,
+    *,
+    online_recently: bool = False,
+    reserved: int = 0,
 ) -> int:
     """Slots the batch runner may still fill on one replica (never negative)."""
-    usable = (
-        max(1, slots_per_replica - reserve) if online == 0 else slots_per_replica - reserve - online
-    )
-    return max(0, usable - batch_in_flight)
+    if online > 0 or online_recently:
+        return 0
+    return max(0, max(1, slots_per_replica - reserved) - batch_in_flight)
 
 
 class ReplicaSlots:
     """The runner's in-flight count per replica, and the choice of the freest replica."""
 
-    def __init__(self, slots_per_replica: int, online: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        slots_per_replica: int,
+        online: Callable[[str], int],
+        *,
+        resume_after_seconds: float = RESUME_AFTER_SECONDS,
+        reserved_slots: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.slots_per_replica = slots_per_replica
+        self.reserved_slots = reserved_slots
         self.online = online
+        self.resume_after_seconds = resume_after_seconds
+        self.clock = clock
         self.in_flight: dict[str, int] = {}
+        self._quiet_at: dict[str, float] = {}  # replica -> when batch work may start again
+        self._held_back: set[str] = set()  # replicas where batch work leaves one slot free
+        self._changed = asyncio.Event()
 
     def acquire(self, deployment: RouteDeployment) -> RouteReplica | None:
         best: RouteReplica | None = None
         best_spare = 0
+        now = self.clock()
         for replica in deployment.replicas:
+            online = self.online(replica.replica_id)
+            if online > 0:
+                self._quiet_at[replica.replica_id] = now + self.resume_after_seconds
             spare = spare_slots(
                 self.slots_per_replica,
-                self.online(replica.replica_id),
+                online,
                 self.in_flight.get(replica.replica_id, 0),
+                online_recently=now < self._quiet_at.get(replica.replica_id, 0.0),
+                reserved=self.reserved_slots + (replica.replica_id in self._held_back),
             )
             if spare > best_spare:
                 best, best_spare = replica, spare
@@ -53,3 +87,25 @@ class ReplicaSlots:
             self.in_flight[replica.replica_id] = left
         else:
             self.in_flight.pop(replica.replica_id, None)
+            self._held_back.discard(replica.replica_id)
+        self._notify()
+
+    def hold_back(self, replica_id: str) -> None:
+        """Leave one slot of ``replica_id`` free until batch work there drains."""
+        self._held_back.add(replica_id)
+
+    def online_changed(self, replica_id: str, outstanding: int) -> None:
+        """The gateway started or finished an online request on ``replica_id``."""
+        self._quiet_at[replica_id] = self.clock() + self.resume_after_seconds
+        if outstanding <= 0:
+            asyncio.get_running_loop().call_later(self.resume_after_seconds, self._notify)
+
+    async def wait(self, timeout_seconds: float) -> None:
+        """Until a slot may have come free (or ``timeout_seconds``, as a safety net)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_seconds):
+                await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()

@@ -205,75 +205,102 @@ def claim_line(
     db: Database, batch_id: str, now: datetime, lease_seconds: float
 ) -> ClaimedLine | None:
     """Take the first pending line (or one whose lease ran out) of an in-progress batch."""
-    token = secrets.token_hex(8)
-    claimable = or_(
-        BatchLine.state == LineState.PENDING,
-        and_(BatchLine.state == LineState.RUNNING, BatchLine.lease_until < now),
-    )
     with db.write() as session:
-        batch = session.get(BatchJob, batch_id)
-        if batch is None or batch.status != BatchStatus.IN_PROGRESS:
-            return None
-        line = session.scalars(
-            select(BatchLine)
-            .where(BatchLine.batch_id == batch_id, claimable)
-            .order_by(BatchLine.line_no)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
-        if line is None:
-            return None
-        line.state, line.claim_token = LineState.RUNNING, token
-        line.lease_until = now + timedelta(seconds=lease_seconds)
-        line.attempts += 1
-        return ClaimedLine(
-            batch_id=batch_id,
-            account_id=batch.account_id,
-            key_id=batch.key_id,
-            url=batch.url,
-            line_no=line.line_no,
-            custom_id=line.custom_id,
-            endpoint_name=line.endpoint_name,
-            body=json.loads(line.body),
-            token=token,
-        )
+        return _claim(session, batch_id, now, lease_seconds)
 
 
 def complete_line(db: Database, claimed: ClaimedLine, result: LineResult, now: datetime) -> bool:
     """Record a line's result and count it, once; ``False`` if the claim was lost."""
     with db.write() as session:
-        status = session.scalar(
-            select(BatchJob.status).where(BatchJob.id == claimed.batch_id).with_for_update()
-        )
-        if status is None or status in FINAL:
-            return False  # finalized already: its files are written and must not change
-        landed = _rowcount(
-            session.execute(
-                update(BatchLine)
-                .where(
-                    BatchLine.batch_id == claimed.batch_id,
-                    BatchLine.line_no == claimed.line_no,
-                    BatchLine.state == LineState.RUNNING,
-                    BatchLine.claim_token == claimed.token,
-                )
-                .values(
-                    state=LineState.DONE,
-                    lease_until=None,
-                    request_id=result.request_id,
-                    status_code=result.status_code,
-                    response_body=result.response_body,
-                    error_code=result.error_code,
-                    error_message=result.error_message,
-                    finished_at=now,
-                )
+        return _complete(session, claimed, result, now)
+
+
+def finish_lines(
+    db: Database,
+    finished: list[tuple[ClaimedLine, LineResult, bool]],
+    now: datetime,
+    lease_seconds: float,
+) -> list[ClaimedLine | None]:
+    """``complete_line`` for each result then, where asked, ``claim_line`` of its batch:
+    one transaction for results that finished together."""
+    with db.write() as session:
+        for claimed, result, _ in finished:
+            _complete(session, claimed, result, now)
+        return [
+            _claim(session, claimed.batch_id, now, lease_seconds) if claim_next else None
+            for claimed, _, claim_next in finished
+        ]
+
+
+def _claim(
+    session: Session, batch_id: str, now: datetime, lease_seconds: float
+) -> ClaimedLine | None:
+    token = secrets.token_hex(8)
+    claimable = or_(
+        BatchLine.state == LineState.PENDING,
+        and_(BatchLine.state == LineState.RUNNING, BatchLine.lease_until < now),
+    )
+    batch = session.get(BatchJob, batch_id)
+    if batch is None or batch.status != BatchStatus.IN_PROGRESS:
+        return None
+    line = session.scalars(
+        select(BatchLine)
+        .where(BatchLine.batch_id == batch_id, claimable)
+        .order_by(BatchLine.line_no)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).first()
+    if line is None:
+        return None
+    line.state, line.claim_token = LineState.RUNNING, token
+    line.lease_until = now + timedelta(seconds=lease_seconds)
+    line.attempts += 1
+    return ClaimedLine(
+        batch_id=batch_id,
+        account_id=batch.account_id,
+        key_id=batch.key_id,
+        url=batch.url,
+        line_no=line.line_no,
+        custom_id=line.custom_id,
+        endpoint_name=line.endpoint_name,
+        body=json.loads(line.body),
+        token=token,
+    )
+
+
+def _complete(session: Session, claimed: ClaimedLine, result: LineResult, now: datetime) -> bool:
+    status = session.scalar(
+        select(BatchJob.status).where(BatchJob.id == claimed.batch_id).with_for_update()
+    )
+    if status is None or status in FINAL:
+        return False  # finalized already: its files are written and must not change
+    landed = _rowcount(
+        session.execute(
+            update(BatchLine)
+            .where(
+                BatchLine.batch_id == claimed.batch_id,
+                BatchLine.line_no == claimed.line_no,
+                BatchLine.state == LineState.RUNNING,
+                BatchLine.claim_token == claimed.token,
+            )
+            .values(
+                state=LineState.DONE,
+                lease_until=None,
+                request_id=result.request_id,
+                status_code=result.status_code,
+                response_body=result.response_body,
+                error_code=result.error_code,
+                error_message=result.error_message,
+                finished_at=now,
             )
         )
-        if landed != 1:
-            return False
-        counter = BatchJob.completed if result.succeeded else BatchJob.failed
-        session.execute(
-            update(BatchJob).where(BatchJob.id == claimed.batch_id).values({counter: counter + 1})
-        )
+    )
+    if landed != 1:
+        return False
+    counter = BatchJob.completed if result.succeeded else BatchJob.failed
+    session.execute(
+        update(BatchJob).where(BatchJob.id == claimed.batch_id).values({counter: counter + 1})
+    )
     return True
 
 

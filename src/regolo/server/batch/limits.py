@@ -21,7 +21,12 @@ class BatchLimits:
     slots_per_replica: int = 4  # what a replica serves at once (llama.cpp --parallel)
     lease_seconds: float = 600.0  # a claimed line returns to the queue after this
     max_attempts: int = 3  # tries per line when the replica is unreachable or 5xx
-    idle_backoff_seconds: float = 0.05  # wait while online traffic holds every slot
+    # batch work starts on a replica again only after this long without online requests
+    resume_after_online_seconds: float = 0.5
+    # batch work holds every slot of a replica for at most this long, then hands one
+    # back: health probes (and gateways in other processes) need a free slot
+    longest_full_hold_seconds: float = 5.0
+    idle_backoff_seconds: float = 0.05  # longest wait for a free slot between two looks
 
 
 def limits_from(settings: Any) -> BatchLimits:

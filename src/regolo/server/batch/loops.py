@@ -23,18 +23,22 @@ def make_runner(platform: Any) -> BatchRunner:
     def online(replica_id: str) -> int:
         return int(gateway.picker.outstanding.get(replica_id, 0)) if gateway is not None else 0
 
-    return BatchRunner(
+    runner = BatchRunner(
         RunnerDeps(
             db=platform.db,
             store=FileStore(platform.settings.files_dir, max_file_bytes=limits.max_file_bytes),
             limits=limits,
             routes=routes,
             online_outstanding=online,
+            online_visible=gateway is not None,
             body_limits=gateway.limits if gateway is not None else _default_body_limits(),
             record_usage=platform.usage.record,
             on_no_ready_replica=lambda endpoint_id: platform.notify_desired_state_changed(),
         )
     )
+    if gateway is not None:
+        gateway.picker.on_change = runner.notice_online  # online requests preempt batch work
+    return runner
 
 
 def make_loops(platform: Any) -> list[tuple[str, Callable[[], Awaitable[bool]], float]]:

@@ -4,6 +4,10 @@ Replicas are chosen by least outstanding requests between two random candidates
 (power of two choices). A replica that failed ``failure_threshold`` times in a row
 is ejected for ``ejection_seconds``; when every candidate is ejected they are all
 used again, so ejection never takes an endpoint down on its own.
+
+``on_change`` (optional) hears every change of a replica's outstanding count, on the
+gateway's thread; the batch runner uses it to yield to online traffic at once. It must
+be cheap and must not raise.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class ReplicaPicker:
         self.failure_threshold = failure_threshold
         self.ejection_seconds = ejection_seconds
         self.outstanding: dict[str, int] = {}
+        self.on_change: Callable[[str, int], None] | None = None
         self._failures: dict[str, int] = {}
         self._ejected_until: dict[str, float] = {}
         self._rng = rng or random.Random()
@@ -65,10 +70,14 @@ class ReplicaPicker:
         return second if get(second.replica_id, 0) < get(first.replica_id, 0) else first
 
     def started(self, replica_id: str) -> None:
-        self.outstanding[replica_id] = self.outstanding.get(replica_id, 0) + 1
+        count = self.outstanding[replica_id] = self.outstanding.get(replica_id, 0) + 1
+        if self.on_change is not None:
+            self.on_change(replica_id, count)
 
     def finished(self, replica_id: str, *, failed: bool) -> None:
-        self.outstanding[replica_id] = self.outstanding.get(replica_id, 1) - 1
+        count = self.outstanding[replica_id] = self.outstanding.get(replica_id, 1) - 1
+        if self.on_change is not None:
+            self.on_change(replica_id, count)
         if not failed:
             if replica_id in self._failures:
                 del self._failures[replica_id]
