@@ -35,9 +35,13 @@ class Role(enum.StrEnum):
 
 @app.command("serve")
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Listen address."),
-    port: int = typer.Option(8000, help="Listen port."),
-    role: Role = typer.Option(Role.ALL, help="Run everything, or one part of a split setup."),
+    # No defaults here: unset options leave REGOLO_HOST, REGOLO_PORT and REGOLO_ROLE (and
+    # then the settings' own defaults: 127.0.0.1, 8000, all) in charge.
+    host: str | None = typer.Option(None, help="Listen address [default: 127.0.0.1]."),
+    port: int | None = typer.Option(None, help="Listen port [default: 8000]."),
+    role: Role | None = typer.Option(
+        None, help="Run everything, or one part of a split setup [default: all]."
+    ),
     demo: bool = typer.Option(True, "--demo/--no-demo", help="Seed a small demo model."),
     home: Path | None = typer.Option(None, envvar="REGOLO_HOME", help="Data directory."),
 ) -> None:
@@ -45,7 +49,7 @@ def serve(
     # Imported here so that the SDK and the client commands never need server packages.
     from regolo.server.main import serve as run_server
 
-    run_server(host=host, port=port, role=role.value, demo=demo, home=home)
+    run_server(host=host, port=port, role=role.value if role else None, demo=demo, home=home)
 
 
 @app.command("instances")

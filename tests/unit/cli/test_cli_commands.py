@@ -201,7 +201,8 @@ def test_serve_imports_the_server_lazily(
     )
     assert result.exit_code == 0, result.output
     assert calls == [
-        {"host": "127.0.0.1", "port": 9000, "role": "gateway", "demo": False, "home": tmp_path}
+        # host not given: None, so REGOLO_HOST (or the settings' default) decides
+        {"host": None, "port": 9000, "role": "gateway", "demo": False, "home": tmp_path}
     ]
 
 
