@@ -135,15 +135,6 @@ def wait_open(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"port {port} did not open")
 
 
-def compile_gateway(into: Path) -> Path:
-    """A mypyc build of the gateway's hot path (regolo.server.gateway.speedups) under
-    ``into``; needs a C compiler and mypy (the dev extra)."""
-    from regolo.server.gateway.speedups import build
-
-    build(into)
-    return into
-
-
 def start(
     argv: list[str], cpus: str | None, compiled_root: Path | None = None
 ) -> subprocess.Popen[bytes]:
@@ -221,7 +212,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     build = tempfile.TemporaryDirectory(prefix="regolo-compiled-")
     targets = ["direct", "gateway", "passthrough"]
     if args.compiled:
-        procs.append(gateway(ports["compiled"], compile_gateway(Path(build.name))))
+        from regolo.server.gateway.speedups import build as compile_gateway  # needs mypyc
+
+        compile_gateway(Path(build.name))
+        procs.append(gateway(ports["compiled"], Path(build.name)))
         targets.append("compiled")
     pids = {name: proc.pid for name, proc in zip(targets, procs, strict=True)}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:

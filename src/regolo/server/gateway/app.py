@@ -58,7 +58,9 @@ from regolo.server.gateway.request_body import (
 from regolo.server.gateway.responses import (
     JSON_TYPE,
     Headers,
+    Message,
     Send,
+    body_messages,
     send_error,
     send_json,
 )
@@ -69,7 +71,6 @@ from regolo.server.specs import Principal, UsageRecord
 
 logger = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
-Message = dict[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -393,13 +394,9 @@ class Gateway:
             if encoding is not None:
                 body = compress(body, encoding)
                 out_headers += [(b"content-encoding", encoding), (b"vary", b"accept-encoding")]
-        out_headers.append((b"content-length", b"%d" % len(body)))
         call.status_code = status
         call.responded = True
-        return (
-            {"type": "http.response.start", "status": status, "headers": out_headers},
-            {"type": "http.response.body", "body": body, "more_body": False},
-        )
+        return body_messages(status, out_headers, body)
 
     # ---- chain steps ------------------------------------------------------------------
 

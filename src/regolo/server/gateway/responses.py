@@ -8,16 +8,26 @@ from typing import Any
 
 from regolo.server.errors import RegoloError
 
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Message = MutableMapping[str, Any]
+Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 JSON_TYPE = (b"content-type", b"application/json")
 
 
-async def send_body(send: Send, status: int, headers: Headers, body: bytes) -> None:
+def body_messages(status: int, headers: Headers, body: bytes) -> tuple[Message, Message]:
+    """The ``http.response.start`` and body messages of a whole answer (adds its length)."""
     headers.append((b"content-length", b"%d" % len(body)))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    return (
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body, "more_body": False},
+    )
+
+
+async def send_body(send: Send, status: int, headers: Headers, body: bytes) -> None:
+    start, answer = body_messages(status, headers, body)
+    await send(start)
+    await send(answer)
 
 
 async def send_json(send: Send, status: int, payload: Any, headers: Headers) -> None:
