@@ -218,3 +218,37 @@ def test_restart_after_kill_9_readopts_replicas_without_duplicates(home: Path) -
         for pid in replica_pids:
             if psutil.pid_exists(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_twice_as_many_concurrent_requests_as_slots_never_stall(home: Path) -> None:
+    """llama.cpp gives each connection a thread of a fixed pool (parallel + 2 by default)
+    and a kept-alive connection keeps its thread. With the health checker's connection
+    held too, eight concurrent requests through the gateway to a four-slot replica left
+    one waiting 7 s for an idle connection to time out (seen in benchmarks/batch.py)."""
+    import asyncio
+
+    with live_server(home, **FAST_HEALTH) as server:
+        _add_demo_as(server, "smol")
+        with server.client() as http:
+            created = http.post("/v1/endpoints", json={"name": "chat", "model": "smol"})
+            assert created.status_code == 201, created.text
+        server.wait_ready("chat")
+        client = openai.AsyncOpenAI(
+            base_url=f"{server.base_url}/v1", api_key=server.admin_key, timeout=5.0, max_retries=0
+        )
+
+        async def rounds() -> None:
+            for concurrency in (4, 8, 8):
+                replies = await asyncio.gather(
+                    *(
+                        client.chat.completions.create(
+                            model="chat",
+                            messages=[{"role": "user", "content": f"Colour {i}?"}],
+                            max_tokens=8,
+                        )
+                        for i in range(concurrency)
+                    )
+                )  # before: one request of the first eight timed out (it took 7 s)
+                assert len(replies) == concurrency
+
+        asyncio.run(rounds())

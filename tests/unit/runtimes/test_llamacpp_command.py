@@ -40,7 +40,14 @@ def test_defaults() -> None:
         "--threads": "0",
         "--n-gpu-layers": "0",
         "--default-max-tokens": "512",
+        "--http-threads": "64",
     }
+
+
+def test_http_threads_is_an_option() -> None:
+    spec = _spec(options=(("http_threads", "16"),))
+    assert _args(spec)["--http-threads"] == "16"
+    assert parse_args(["--model", "m", "--port", "1"]).http_threads == 64
 
 
 def test_default_max_tokens_is_an_option() -> None:

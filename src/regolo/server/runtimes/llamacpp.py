@@ -19,8 +19,15 @@ OPTIONS: dict[str, type] = {
     "threads": int,
     "n_gpu_layers": int,
     "default_max_tokens": int,
+    "http_threads": int,
 }
 DEFAULT_PARALLEL = 4
+# llama.cpp's HTTP server gives each connection a thread of a fixed pool, idle keep-alive
+# ones included, and its default pool is parallel + 2. The gateway, the batch runner and
+# the health checker each keep connections open to a replica, so with that default an
+# eighth connection waited for an idle one to time out: a 5 to 7 s stall, seen at 8
+# concurrent requests. Idle threads cost only their stacks.
+DEFAULT_HTTP_THREADS = 64
 DEFAULT_CTX_SIZE = 2048  # tokens per slot, unless the model's own context is shorter
 # Tokens generated for a request that sets no max_tokens (llama.cpp would otherwise fill
 # the whole slot); a request's own max_tokens still goes beyond it.
@@ -57,6 +64,7 @@ class LlamaCppRuntime:
                 "--default-max-tokens",
                 str(int_option(options, "default_max_tokens", DEFAULT_MAX_TOKENS)),
             ),
+            *("--http-threads", str(int_option(options, "http_threads", DEFAULT_HTTP_THREADS))),
         )
         return LaunchCommand(argv=argv, env=((TOKEN_ENV, spec.auth_token),), health_path="/health")
 

@@ -34,6 +34,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-gpu-layers", type=int, default=0)
     parser.add_argument("--drain-seconds", type=float, default=30.0)
     parser.add_argument(
+        "--http-threads", type=int, default=64, help="connections served at once, idle ones too"
+    )
+    parser.add_argument(
         "--default-max-tokens", type=int, default=-1, help="for requests without max_tokens"
     )
     return parser.parse_args(argv)
@@ -56,6 +59,7 @@ def build_params(args: argparse.Namespace, token: str) -> Any:
     if args.threads > 0:
         params.cpuparams.n_threads = args.threads
         params.cpuparams_batch.n_threads = args.threads
+    params.n_threads_http = args.http_threads
     params.ui = False  # the replica is an API, never a web page
     params.endpoint_slots = False
     params.endpoint_metrics = True  # read in-process to drain; the route still needs the token
