@@ -37,6 +37,26 @@ def test_batch_work_takes_only_replicas_free_of_online_requests(
     assert got == spare
 
 
+@pytest.mark.parametrize(
+    ("online", "batch", "online_recently", "reserved", "spare"),
+    [
+        (0, 0, False, 0, 6),  # every slot, and two lines waiting in the replica's queue
+        (0, 5, False, 0, 1),
+        (0, 6, False, 0, 0),
+        (1, 0, False, 0, 0),  # online traffic: nothing, queued ahead or not
+        (0, 0, True, 0, 0),
+        (0, 0, False, 1, 3),  # a slot left to others: nothing queued ahead of them
+    ],
+)
+def test_lines_queued_ahead_only_on_a_replica_batch_work_has_alone(
+    online: int, batch: int, online_recently: bool, reserved: int, spare: int
+) -> None:
+    got = spare_slots(
+        4, online, batch, online_recently=online_recently, reserved=reserved, queue_ahead=2
+    )
+    assert got == spare
+
+
 def two_replicas() -> RouteDeployment:
     return RouteDeployment(
         deployment_id="d",

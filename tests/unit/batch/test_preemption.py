@@ -33,7 +33,9 @@ def attempts(world: BatchWorld, batch_id: str) -> list[int]:
         )
 
 
-def test_without_online_traffic_batch_work_fills_every_slot(world: BatchWorld) -> None:
+def test_without_online_traffic_batch_work_fills_every_slot_and_queues_ahead(
+    world: BatchWorld,
+) -> None:
     slow_streams(world)
     batch_id = world.submit([chat_line(f"r{i}") for i in range(8)])
     peak = 0
@@ -48,7 +50,9 @@ def test_without_online_traffic_batch_work_fills_every_slot(world: BatchWorld) -
         await runner.close()
 
     asyncio.run(scenario())
-    assert peak == world.limits.slots_per_replica == 4
+    limits = world.limits
+    assert (limits.slots_per_replica, limits.queue_ahead_per_replica) == (4, 2)
+    assert peak == 6  # four slots busy, two lines waiting in the replica's queue
     assert world.batch(batch_id).completed == 8
 
 

@@ -6,7 +6,11 @@ preempts what it has in flight on it. Batch work comes back once the replica has
 no online request for ``resume_after_seconds``, so that a client sending requests back
 to back does not find batch work in its way at every request. A replica without online
 traffic is the batch runner's to fill: every slot (less ``reserved_slots`` where the
-runner cannot see online requests: a gateway in another process).
+runner cannot see online requests: a gateway in another process), and ``queue_ahead``
+requests more that wait in the replica's own queue, so a slot that finishes a batch
+line starts the next at once instead of idling while the runner stores the result and
+sends another (measured: about a tenth of the replica's throughput). Queued lines are
+preempted with the rest; where one slot is left to others, nothing is queued ahead.
 
 Everything here runs on the runner's event loop; the gateway's thread reaches it only
 through ``online_changed`` scheduled onto that loop.
@@ -31,11 +35,13 @@ def spare_slots(
     *,
     online_recently: bool = False,
     reserved: int = 0,
+    queue_ahead: int = 0,
 ) -> int:
-    """Slots the batch runner may still fill on one replica (never negative)."""
+    """Batch requests the runner may still send to one replica (never negative)."""
     if online > 0 or online_recently:
         return 0
-    return max(0, max(1, slots_per_replica - reserved) - batch_in_flight)
+    usable = max(1, slots_per_replica - reserved) + (0 if reserved else queue_ahead)
+    return max(0, usable - batch_in_flight)
 
 
 class ReplicaSlots:
@@ -48,10 +54,12 @@ class ReplicaSlots:
         *,
         resume_after_seconds: float = RESUME_AFTER_SECONDS,
         reserved_slots: int = 0,
+        queue_ahead: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.slots_per_replica = slots_per_replica
         self.reserved_slots = reserved_slots
+        self.queue_ahead = queue_ahead
         self.online = online
         self.resume_after_seconds = resume_after_seconds
         self.clock = clock
@@ -74,6 +82,7 @@ class ReplicaSlots:
                 self.in_flight.get(replica.replica_id, 0),
                 online_recently=now < self._quiet_at.get(replica.replica_id, 0.0),
                 reserved=self.reserved_slots + (replica.replica_id in self._held_back),
+                queue_ahead=self.queue_ahead,
             )
             if spare > best_spare:
                 best, best_spare = replica, spare

@@ -19,6 +19,7 @@ class BatchLimits:
     max_running_per_account: int = 10  # batches past validation at once
     max_inflight_per_batch: int = 32
     slots_per_replica: int = 4  # what a replica serves at once (llama.cpp --parallel)
+    queue_ahead_per_replica: int = 2  # sent beyond the slots, so no slot idles between lines
     lease_seconds: float = 600.0  # a claimed line returns to the queue after this
     max_attempts: int = 3  # tries per line when the replica is unreachable or 5xx
     # batch work starts on a replica again only after this long without online requests

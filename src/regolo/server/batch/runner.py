@@ -79,6 +79,7 @@ class BatchRunner:
             deps.online_outstanding,
             resume_after_seconds=deps.limits.resume_after_online_seconds,
             reserved_slots=0 if deps.online_visible else 1,
+            queue_ahead=deps.limits.queue_ahead_per_replica,
         )
         self.preemptions = 0  # batch requests cancelled for online traffic, since start
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -218,8 +219,9 @@ class BatchRunner:
             task.add_done_callback(functools.partial(self._worker_done, batch_id, tasks))
 
     def _worker_count(self) -> int:
-        """Workers per batch: one per slot, and as many again with a line claimed and
-        ready, so a slot that frees never waits for a store write.
+        """Workers per batch: one per request a replica may hold (its slots and the lines
+        queued ahead), and as many again with a line claimed and ready, so a slot that
+        frees never waits for a store write.
 
         More would only hold claimed lines while they wait (and cost store writes and
         wake-ups); the count grows at the next tick when replicas come up.
@@ -230,7 +232,8 @@ class BatchRunner:
             for endpoint in self.deps.routes().endpoints
             for deployment in endpoint.deployments
         )
-        return min(limits.max_inflight_per_batch, 2 * limits.slots_per_replica * max(1, replicas))
+        per_replica = limits.slots_per_replica + limits.queue_ahead_per_replica
+        return min(limits.max_inflight_per_batch, 2 * per_replica * max(1, replicas))
 
     def _worker_done(
         self, batch_id: str, tasks: set[asyncio.Task[None]], task: asyncio.Task[None]
