@@ -48,7 +48,7 @@ def test_an_online_request_preempts_batch_requests_on_its_replica(
             )
             body = {"input_file_id": upload.json()["id"], "endpoint_id": "alpha"}
             batch_id = http.post("/v1/batches", json=body).json()["id"]
-            wait_for(lambda: in_flight(replica) == 4, timeout=60, interval=0.02)  # every slot
+            wait_for(lambda: in_flight(replica) >= 4, timeout=60, interval=0.02)  # every slot
             cancelled_before = replica.counters.cancellations
 
             online = http.post(

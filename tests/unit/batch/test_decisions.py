@@ -108,6 +108,48 @@ def test_batch_work_resumes_only_after_a_quiet_spell() -> None:
     asyncio.run(scenario())
 
 
+def test_lines_are_queued_ahead_only_long_after_the_last_online_request() -> None:
+    now = [100.0]
+    online = {"a": 0}
+    slots = ReplicaSlots(
+        2,
+        lambda replica_id: online[replica_id],
+        resume_after_seconds=0.1,
+        queue_ahead=1,
+        queue_ahead_after_seconds=10.0,
+        clock=lambda: now[0],
+    )
+    deployment = RouteDeployment(
+        deployment_id="d",
+        version="1",
+        traffic_weight=1.0,
+        served_model_name="m",
+        replicas=(RouteReplica(replica_id="a", address="x"),),
+    )
+
+    def fill() -> int:
+        taken = 0
+        while slots.acquire(deployment) is not None:
+            taken += 1
+        for _ in range(taken):
+            slots.release(deployment.replicas[0])
+        return taken
+
+    async def scenario() -> None:
+        assert fill() == 3  # never an online request here: both slots and one queued
+        online["a"] = 1
+        slots.online_changed("a", 1)
+        assert fill() == 0
+        online["a"] = 0
+        slots.online_changed("a", 0)
+        now[0] += 1.0
+        assert fill() == 2  # online traffic a second ago: the slots only
+        now[0] += 9.5
+        assert fill() == 3
+
+    asyncio.run(scenario())
+
+
 def principal(scopes: set[str], key_id: str = "k1", account_id: str = "acme") -> Principal:
     return Principal(account_id=account_id, key_id=key_id, scopes=frozenset(scopes))
 

@@ -37,7 +37,7 @@ def test_without_online_traffic_batch_work_fills_every_slot_and_queues_ahead(
     world: BatchWorld,
 ) -> None:
     slow_streams(world)
-    batch_id = world.submit([chat_line(f"r{i}") for i in range(8)])
+    batch_id = world.submit([chat_line(f"r{i}") for i in range(12)])
     peak = 0
 
     def watch() -> None:
@@ -51,9 +51,9 @@ def test_without_online_traffic_batch_work_fills_every_slot_and_queues_ahead(
 
     asyncio.run(scenario())
     limits = world.limits
-    assert (limits.slots_per_replica, limits.queue_ahead_per_replica) == (4, 2)
-    assert peak == 6  # four slots busy, two lines waiting in the replica's queue
-    assert world.batch(batch_id).completed == 8
+    assert (limits.slots_per_replica, limits.queue_ahead_per_replica) == (4, 4)
+    assert peak == 8  # four slots busy, four lines waiting in the replica's queue
+    assert world.batch(batch_id).completed == 12
 
 
 def test_an_online_request_preempts_batch_requests_on_its_replica(world: BatchWorld) -> None:

@@ -9,8 +9,11 @@ traffic is the batch runner's to fill: every slot (less ``reserved_slots`` where
 runner cannot see online requests: a gateway in another process), and ``queue_ahead``
 requests more that wait in the replica's own queue, so a slot that finishes a batch
 line starts the next at once instead of idling while the runner stores the result and
-sends another (measured: about a tenth of the replica's throughput). Queued lines are
-preempted with the rest; where one slot is left to others, nothing is queued ahead.
+sends another (measured: about a tenth of the replica's throughput). Lines are queued
+ahead only on a replica that has had no online request for ``queue_ahead_after_seconds``:
+an online request must wait in that queue until the replica notices the preempted
+lines are gone, so where online traffic comes and goes the queue stays empty. Where one
+slot is left to others, nothing is queued ahead either.
 
 Everything here runs on the runner's event loop; the gateway's thread reaches it only
 through ``online_changed`` scheduled onto that loop.
@@ -20,12 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable
 
 from regolo.server.gateway.routing_table import RouteDeployment, RouteReplica
 
 RESUME_AFTER_SECONDS = 0.5
+QUEUE_AHEAD_AFTER_SECONDS = 10.0
 
 
 def spare_slots(
@@ -55,16 +60,19 @@ class ReplicaSlots:
         resume_after_seconds: float = RESUME_AFTER_SECONDS,
         reserved_slots: int = 0,
         queue_ahead: int = 0,
+        queue_ahead_after_seconds: float = QUEUE_AHEAD_AFTER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.slots_per_replica = slots_per_replica
         self.reserved_slots = reserved_slots
         self.queue_ahead = queue_ahead
+        self.queue_ahead_after_seconds = queue_ahead_after_seconds
         self.online = online
         self.resume_after_seconds = resume_after_seconds
         self.clock = clock
         self.in_flight: dict[str, int] = {}
         self._quiet_at: dict[str, float] = {}  # replica -> when batch work may start again
+        self._online_at: dict[str, float] = {}  # replica -> when it last served online traffic
         self._held_back: set[str] = set()  # replicas where batch work leaves one slot free
         self._changed = asyncio.Event()
 
@@ -76,13 +84,15 @@ class ReplicaSlots:
             online = self.online(replica.replica_id)
             if online > 0:
                 self._quiet_at[replica.replica_id] = now + self.resume_after_seconds
+                self._online_at[replica.replica_id] = now
+            quiet_for = now - self._online_at.get(replica.replica_id, -math.inf)
             spare = spare_slots(
                 self.slots_per_replica,
                 online,
                 self.in_flight.get(replica.replica_id, 0),
                 online_recently=now < self._quiet_at.get(replica.replica_id, 0.0),
                 reserved=self.reserved_slots + (replica.replica_id in self._held_back),
-                queue_ahead=self.queue_ahead,
+                queue_ahead=self.queue_ahead if quiet_for >= self.queue_ahead_after_seconds else 0,
             )
             if spare > best_spare:
                 best, best_spare = replica, spare
@@ -105,7 +115,9 @@ class ReplicaSlots:
 
     def online_changed(self, replica_id: str, outstanding: int) -> None:
         """The gateway started or finished an online request on ``replica_id``."""
-        self._quiet_at[replica_id] = self.clock() + self.resume_after_seconds
+        now = self.clock()
+        self._quiet_at[replica_id] = now + self.resume_after_seconds
+        self._online_at[replica_id] = now
         if outstanding <= 0:
             asyncio.get_running_loop().call_later(self.resume_after_seconds, self._notify)
 

@@ -19,7 +19,7 @@ class BatchLimits:
     max_running_per_account: int = 10  # batches past validation at once
     max_inflight_per_batch: int = 32
     slots_per_replica: int = 4  # what a replica serves at once (llama.cpp --parallel)
-    queue_ahead_per_replica: int = 2  # sent beyond the slots, so no slot idles between lines
+    queue_ahead_per_replica: int = 4  # sent beyond the slots, so no slot idles between lines
     lease_seconds: float = 600.0  # a claimed line returns to the queue after this
     max_attempts: int = 3  # tries per line when the replica is unreachable or 5xx
     # batch work starts on a replica again only after this long without online requests
@@ -27,7 +27,9 @@ class BatchLimits:
     # batch work holds every slot of a replica for at most this long, then hands one
     # back: health probes (and gateways in other processes) need a free slot
     longest_full_hold_seconds: float = 5.0
-    idle_backoff_seconds: float = 0.05  # longest wait for a free slot between two looks
+    # longest wait for a free slot between two looks: a slot freed or online traffic
+    # ending wakes the waiting workers at once; this only catches routing changes
+    idle_backoff_seconds: float = 0.5
 
 
 def limits_from(settings: Any) -> BatchLimits:
