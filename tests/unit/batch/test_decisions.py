@@ -70,6 +70,16 @@ def two_replicas() -> RouteDeployment:
     )
 
 
+def one_replica() -> RouteDeployment:
+    return RouteDeployment(
+        deployment_id="d",
+        version="1",
+        traffic_weight=1.0,
+        served_model_name="m",
+        replicas=(RouteReplica(replica_id="a", address="x"),),
+    )
+
+
 def test_replica_slots_fill_only_replicas_without_online_requests() -> None:
     online = {"a": 1, "b": 0}
     slots = ReplicaSlots(4, lambda replica_id: online[replica_id])
@@ -86,13 +96,7 @@ def test_batch_work_resumes_only_after_a_quiet_spell() -> None:
     slots = ReplicaSlots(
         1, lambda replica_id: online[replica_id], resume_after_seconds=0.1, clock=lambda: now[0]
     )
-    deployment = RouteDeployment(
-        deployment_id="d",
-        version="1",
-        traffic_weight=1.0,
-        served_model_name="m",
-        replicas=(RouteReplica(replica_id="a", address="x"),),
-    )
+    deployment = one_replica()
 
     async def scenario() -> None:
         online["a"] = 1
@@ -119,13 +123,7 @@ def test_lines_are_queued_ahead_only_long_after_the_last_online_request() -> Non
         queue_ahead_after_seconds=10.0,
         clock=lambda: now[0],
     )
-    deployment = RouteDeployment(
-        deployment_id="d",
-        version="1",
-        traffic_weight=1.0,
-        served_model_name="m",
-        replicas=(RouteReplica(replica_id="a", address="x"),),
-    )
+    deployment = one_replica()
 
     def fill() -> int:
         taken = 0
