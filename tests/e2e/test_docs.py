@@ -2,10 +2,11 @@
 
 Blocks are read from the files at test time and run the way the seed samples are
 (tests/support/snippets.py): only the key, the server URL and the model file path are
-replaced. ``console`` blocks show commands that cannot run here (``regolo serve``, a
-Hugging Face download) and are not run. Each page gets a fresh platform whose replicas
-are fast fake servers: the docs are about the workflow, the seed samples test covers
-the real model. docs/seed/ is the product spec, run by test_seed_samples.py.
+replaced, and a page's blocks share a fresh working directory (a file one block writes,
+the next may read). ``console`` blocks show commands that cannot run here (``regolo
+serve``, a Hugging Face download) and are not run. Each page gets a fresh platform
+whose replicas are fast fake servers: the docs are about the workflow, the seed samples
+test covers the real model. docs/seed/ is the product spec, run by test_seed_samples.py.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def test_every_block_is_runnable_or_shown_only() -> None:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_page_runs_in_order(page: str, docs_server: LiveServer) -> None:
+def test_page_runs_in_order(page: str, docs_server: LiveServer, tmp_path: Path) -> None:
     server = docs_server
     model_file = demo_gguf_path()
     assert model_file is not None
@@ -62,6 +63,8 @@ def test_page_runs_in_order(page: str, docs_server: LiveServer) -> None:
         "http://127.0.0.1:8000": server.base_url,
         "/path/to/model.gguf": str(model_file),
     }
+    workdir = tmp_path / "work"
+    workdir.mkdir()
     ran = 0
     for snippet in _page_snippets(page):
         if snippet.language not in RUNNABLE:
@@ -71,6 +74,7 @@ def test_page_runs_in_order(page: str, docs_server: LiveServer) -> None:
             api_key=server.admin_key,
             base_url=server.base_url,
             replacements=replacements,
+            cwd=workdir,
             timeout=300,
         )
         assert result.returncode == 0, (
