@@ -82,7 +82,7 @@ class Platform:
 @pytest.fixture
 def replica() -> Iterator[FakeOpenAIServer]:
     server = FakeOpenAIServer("counting", record_bodies=False).start()
-    server.behaviour.mode, server.behaviour.delay_seconds = "slow", 0.03
+    server.behaviour.mode, server.behaviour.delay_seconds = "slow", 0.1
     yield server
     server.stop()
 
