@@ -63,7 +63,7 @@ def db(database_url: str) -> Iterator[Database]:
 def usage(index: int, at: datetime, *, status: int, latency_ms: float, version: str = "1.0",
           completion_tokens: int = 0) -> UsageRecord:  # fmt: skip
     return UsageRecord(
-        request_id=f"req_{index}", at=at.timestamp(), account_id="acc", key_id="key",
+        at=at.timestamp(), account_id="acc", key_id="key",
         endpoint_id="ep_1",
         deployment_id="dep_1", version=version, replica_id="rep_1", status_code=status,
         latency_ms=latency_ms, completion_tokens=completion_tokens, prompt_tokens=3,

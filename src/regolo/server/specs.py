@@ -124,7 +124,6 @@ class UsageRecord(NamedTuple):
     the usage buffer.
     """
 
-    request_id: str
     at: float  # Unix time in seconds (time.time()): cheaper to take and to bucket than a datetime
     account_id: str
     key_id: str

@@ -103,7 +103,7 @@ def test_usage_buffer_bounded_and_counts_drops() -> None:
 
     buffer = UsageBuffer(capacity=2)
     record = UsageRecord(
-        request_id="r", at=time.time(), account_id="a", key_id="k", endpoint_id="e",
+        at=time.time(), account_id="a", key_id="k", endpoint_id="e",
         deployment_id=None, version=None, replica_id=None, status_code=200, latency_ms=1.0,
     )  # fmt: skip
     for _ in range(3):

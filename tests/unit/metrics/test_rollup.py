@@ -22,7 +22,6 @@ def usage(
     at: datetime, status: int = 200, latency_ms: float = 50.0, **extra: object
 ) -> UsageRecord:
     return UsageRecord(
-        request_id=f"r{at.timestamp()}-{status}-{latency_ms}",
         at=at.timestamp(), account_id="acc", key_id="key", endpoint_id="ep", deployment_id="dep",
         version=str(extra.pop("version", "1.0")), replica_id="rep", status_code=status,
         latency_ms=latency_ms, **extra,  # type: ignore[arg-type]

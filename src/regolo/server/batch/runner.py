@@ -387,7 +387,6 @@ class BatchRunner:
         prompt, completion = dispatch.usage_tokens(result.response_body)
         self.deps.record_usage(
             UsageRecord(
-                request_id=result.request_id or f"req_batch_{claimed.token}",
                 at=time.time(),
                 account_id=claimed.account_id,
                 key_id=claimed.key_id,

@@ -479,7 +479,6 @@ class Gateway:
         replica, first = outcome.replica, outcome.first_byte_at
         self.usage.record(
             UsageRecord(  # positional: the cheapest way to build it, in field order
-                call.request_id.decode(),
                 time.time(),
                 principal.account_id,
                 principal.key_id,

@@ -14,7 +14,7 @@ from regolo.server.specs import UsageRecord
 
 CLIENT_CLOSED = 499
 # add_request unpacks a record's last fields by position.
-_REQUEST_FIELDS = UsageRecord._fields[8:]
+_REQUEST_FIELDS = UsageRecord._fields[7:]
 assert _REQUEST_FIELDS == (
     "status_code", "latency_ms", "time_to_first_token_ms", "prompt_tokens",
     "completion_tokens", "cache_hit", "streamed", "complete",
@@ -64,7 +64,7 @@ class BucketStats:
     def add_request(self, usage: UsageRecord) -> None:
         # Runs for every request the flusher writes (most of its CPU): one unpacking of
         # the record, then local names only.
-        status, latency, ttft, prompt, completion, hit, _, complete = usage[8:]
+        status, latency, ttft, prompt, completion, hit, _, complete = usage[7:]
         self.request_count += 1
         if is_error(status, complete):
             self.error_count += 1
