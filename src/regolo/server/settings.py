@@ -60,7 +60,10 @@ class Settings(BaseSettings):
     batch_max_running_per_account: int | None = None
     batch_max_inflight_per_batch: int | None = None
     batch_slots_per_replica: int | None = None
+    batch_queue_ahead_per_replica: int | None = None
+    batch_resume_after_online_seconds: float | None = None
     batch_lease_seconds: float | None = None
+    batch_max_attempts: int | None = None
 
     # Billing (regolo.server.billing.config reads these).
     billing_initial_credit: Decimal = Decimal("100.00")  # granted once to every account
