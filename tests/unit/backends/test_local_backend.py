@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 import threading
 import time
@@ -14,6 +16,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
+from regolo.server.backends import processes
 from regolo.server.backends.local import LocalBackend
 from regolo.server.backends.processes import tail
 from regolo.server.errors import ValidationFailed
@@ -173,3 +176,22 @@ def test_tail(tmp_path: Path) -> None:
     path.write_text("".join(f"line {n}\n" for n in range(5000)))
     assert tail(path, 2) == "line 4998\nline 4999"
     assert tail(path, 0) == "" and tail(tmp_path / "missing", 5) == ""
+
+
+def test_a_replica_in_between_is_waited_for_not_called_dead(
+    backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither recognisable nor reaped: a killed replica whose threads still exit (a
+    zombie to the OS), or one not yet through exec. One observation settles it."""
+    handle = asyncio.run(backend.start(_spec("r-between")))
+    _wait_http(handle.address)
+    recognised = iter([False, False, True])  # not yet exec'd, twice, then our replica
+    monkeypatch.setattr(processes, "is_our_replica", lambda pid, rid: next(recognised, True))
+    observed = asyncio.run(backend.observe([handle]))[0]
+    assert observed.alive and observed.exit_code is None
+
+    monkeypatch.setattr(processes, "is_our_replica", lambda pid, rid: False)  # a zombie
+    assert handle.pid is not None
+    os.kill(handle.pid, signal.SIGKILL)
+    observed = asyncio.run(backend.observe([handle]))[0]
+    assert not observed.alive and observed.exit_code == -signal.SIGKILL

@@ -184,6 +184,8 @@ class LocalBackend:
         # Ask the OS first: a child that died in between is then reaped with its exit code.
         ours = processes.is_our_replica(replica.pid, handle.replica_id)
         exit_code = _exit_code(replica)
+        if not ours and exit_code is None and replica.child is not None:
+            ours, exit_code = await _settle(replica, handle.replica_id)
         if exit_code is not None or not ours:
             return ObservedReplica(handle=handle, alive=False, exit_code=exit_code)
         return ObservedReplica(
@@ -244,6 +246,24 @@ def free_port(host: str) -> int:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+_REAP_SECONDS = 5.0
+
+
+async def _settle(replica: _Replica, replica_id: str) -> tuple[bool, int | None]:
+    """A child of ours that is neither recognisable nor reaped is in between: killed
+    and a zombie while its other threads still exit (a llama.cpp replica has dozens),
+    or not yet through ``exec``. Wait, briefly, for either to end."""
+    deadline = time.monotonic() + _REAP_SECONDS
+    while time.monotonic() < deadline:
+        await asyncio.sleep(_POLL_SECONDS)
+        exit_code = _exit_code(replica)
+        if exit_code is not None:
+            return False, exit_code
+        if processes.is_our_replica(replica.pid, replica_id):
+            return True, None
+    return False, None
 
 
 def _exit_code(replica: _Replica) -> int | None:
