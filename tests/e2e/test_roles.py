@@ -50,6 +50,15 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
             os.kill(pid, signal.SIGKILL)
 
 
+def _diagnosis(home: Path, lines: int = 40) -> str:
+    """The last lines of every role's and every replica's log."""
+    logs = sorted(home.glob("role-logs/*.log")) + sorted(home.glob("logs/replicas/*.log"))
+    return "\n".join(
+        f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        for log in logs
+    )
+
+
 def _children(pid: int) -> list[psutil.Process]:
     try:
         return psutil.Process(pid).children(recursive=True)
@@ -72,12 +81,15 @@ def test_gateway_and_controllers_share_postgres_and_fail_over(
     ports = {role: free_port() for role in ("leader", "standby", "api", "gateway")}
 
     def start(role: str, name: str, *extra: str) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [REGOLO, "serve", "--role", role, "--port", str(ports[name]), *extra],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        log = (home / "role-logs").joinpath(f"{name}.log")
+        log.parent.mkdir(exist_ok=True)
+        with log.open("wb") as out:  # kept for the failure message (_diagnosis)
+            process = subprocess.Popen(
+                [REGOLO, "serve", "--role", role, "--port", str(ports[name]), *extra],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         processes.append(process)
         return process
 
@@ -98,7 +110,10 @@ def test_gateway_and_controllers_share_postgres_and_fail_over(
     def endpoint() -> dict:  # type: ignore[type-arg]
         return httpx.get(f"{api}/v1/endpoints/demo", headers=headers, timeout=10).json()  # type: ignore[no-any-return]
 
-    _wait(lambda: endpoint().get("status") == "ready", 180, "the demo endpoint")
+    try:
+        _wait(lambda: endpoint().get("status") == "ready", 180, "the demo endpoint")
+    except AssertionError as error:  # seen once in CI: say what each process saw
+        raise AssertionError(f"{error}\n{endpoint()}\n{_diagnosis(home)}") from None
     assert (
         httpx.post(
             f"{gateway}/v1/chat/completions", json=chat, headers=headers, timeout=60
