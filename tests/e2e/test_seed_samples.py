@@ -234,8 +234,17 @@ def test_blue_green_deployment(server: LiveServer, http: httpx.Client) -> None:
     assert _endpoint(http, "sentiment-api")["version"] == "1.1"  # green is now stable
     gateway = server.platform.gateway
     assert gateway is not None
-    route = next(e for e in gateway.table.endpoints if e.name == "sentiment-api")
-    assert {d.version: d.traffic_weight for d in route.deployments}.get("1.0", 0) == 0
+
+    def routed() -> dict[str, float] | None:
+        """The gateway's weights once green has a ready replica: until then traffic
+        stays on blue by design (``routable_weights``), and on a loaded machine the
+        canary's replica may still be starting."""
+        route = next(e for e in gateway.table.endpoints if e.name == "sentiment-api")
+        weights = {d.version: d.traffic_weight for d in route.deployments if d.replicas}
+        return weights if "1.1" in weights else None
+
+    weights = wait_until(routed, timeout=300, what="a ready replica of 1.1 in the gateway")
+    assert weights.get("1.0", 0) == 0 and weights["1.1"] == 1.0
 
 
 def test_using_your_custom_models(server: LiveServer) -> None:
