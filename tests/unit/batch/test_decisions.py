@@ -57,33 +57,20 @@ def test_lines_queued_ahead_only_on_a_replica_batch_work_has_alone(
     assert got == spare
 
 
-def two_replicas() -> RouteDeployment:
+def replicas(*replica_ids: str) -> RouteDeployment:
     return RouteDeployment(
         deployment_id="d",
         version="1",
         traffic_weight=1.0,
         served_model_name="m",
-        replicas=(
-            RouteReplica(replica_id="a", address="x"),
-            RouteReplica(replica_id="b", address="y"),
-        ),
-    )
-
-
-def one_replica() -> RouteDeployment:
-    return RouteDeployment(
-        deployment_id="d",
-        version="1",
-        traffic_weight=1.0,
-        served_model_name="m",
-        replicas=(RouteReplica(replica_id="a", address="x"),),
+        replicas=tuple(RouteReplica(replica_id=r, address=f"http://{r}") for r in replica_ids),
     )
 
 
 def test_replica_slots_fill_only_replicas_without_online_requests() -> None:
     online = {"a": 1, "b": 0}
     slots = ReplicaSlots(4, lambda replica_id: online[replica_id])
-    deployment = two_replicas()
+    deployment = replicas("a", "b")
     picked = [slots.acquire(deployment) for _ in range(5)]
     assert [r.replica_id if r else None for r in picked] == ["b", "b", "b", "b", None]
     slots.release(picked[0])  # type: ignore[arg-type]
@@ -96,7 +83,7 @@ def test_batch_work_resumes_only_after_a_quiet_spell() -> None:
     slots = ReplicaSlots(
         1, lambda replica_id: online[replica_id], resume_after_seconds=0.1, clock=lambda: now[0]
     )
-    deployment = one_replica()
+    deployment = replicas("a")
 
     async def scenario() -> None:
         online["a"] = 1
@@ -123,7 +110,7 @@ def test_lines_are_queued_ahead_only_long_after_the_last_online_request() -> Non
         queue_ahead_after_seconds=10.0,
         clock=lambda: now[0],
     )
-    deployment = one_replica()
+    deployment = replicas("a")
 
     def fill() -> int:
         taken = 0
@@ -230,7 +217,7 @@ def test_result_files_split_and_order_lines_deterministically() -> None:
 
 def test_a_held_back_replica_keeps_one_slot_free_until_batch_work_drains() -> None:
     slots = ReplicaSlots(4, lambda replica_id: 0)
-    deployment = two_replicas()
+    deployment = replicas("a", "b")
     only_a = RouteDeployment(
         deployment_id="d",
         version="1",

@@ -71,7 +71,6 @@ class ReplicaSlots:
         self.resume_after_seconds = resume_after_seconds
         self.clock = clock
         self.in_flight: dict[str, int] = {}
-        self._quiet_at: dict[str, float] = {}  # replica -> when batch work may start again
         self._online_at: dict[str, float] = {}  # replica -> when it last served online traffic
         self._held_back: set[str] = set()  # replicas where batch work leaves one slot free
         self._changed = asyncio.Event()
@@ -83,14 +82,13 @@ class ReplicaSlots:
         for replica in deployment.replicas:
             online = self.online(replica.replica_id)
             if online > 0:
-                self._quiet_at[replica.replica_id] = now + self.resume_after_seconds
                 self._online_at[replica.replica_id] = now
             quiet_for = now - self._online_at.get(replica.replica_id, -math.inf)
             spare = spare_slots(
                 self.slots_per_replica,
                 online,
                 self.in_flight.get(replica.replica_id, 0),
-                online_recently=now < self._quiet_at.get(replica.replica_id, 0.0),
+                online_recently=quiet_for < self.resume_after_seconds,
                 reserved=self.reserved_slots + (replica.replica_id in self._held_back),
                 queue_ahead=self.queue_ahead if quiet_for >= self.queue_ahead_after_seconds else 0,
             )
@@ -115,9 +113,7 @@ class ReplicaSlots:
 
     def online_changed(self, replica_id: str, outstanding: int) -> None:
         """The gateway started or finished an online request on ``replica_id``."""
-        now = self.clock()
-        self._quiet_at[replica_id] = now + self.resume_after_seconds
-        self._online_at[replica_id] = now
+        self._online_at[replica_id] = self.clock()
         if outstanding <= 0:
             asyncio.get_running_loop().call_later(self.resume_after_seconds, self._notify)
 
