@@ -53,13 +53,18 @@ class Screenshots:
         # Viewport only: after a full-page capture, Chromium 156 + Playwright 1.65 miss the
         # next click (seen on the deploy form), so the tests use a tall viewport instead.
         # A screenshot is evidence, not a check: on a loaded CI machine Chromium has been
-        # seen to miss one capture for 30 s, so it gets a second try before failing.
-        try:
-            page.screenshot(path=str(path), timeout=30_000)
-        except Exception as error:  # playwright's TimeoutError
-            if "Timeout" not in type(error).__name__:
-                raise
-            page.screenshot(path=str(path), timeout=60_000)
+        # seen to miss one capture for 30 s, and once to refuse one outright ("Unable to
+        # capture screenshot", right after a form post redirected). Each failed capture
+        # gets another try once the page has loaded, up to three in all.
+        for attempt in range(3):
+            try:
+                page.screenshot(path=str(path), timeout=30_000 * (attempt + 1))
+                return
+            except Exception as error:  # playwright's Error or TimeoutError
+                if type(error).__module__.split(".")[0] != "playwright" or attempt == 2:
+                    raise
+                page.wait_for_load_state("load")
+                page.wait_for_timeout(500)
 
 
 @pytest.fixture
