@@ -8,13 +8,14 @@ recorded exactly once whatever crashes in between.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from regolo.server.batch.access import scopes_may_call
@@ -206,13 +207,17 @@ def claim_line(
 ) -> ClaimedLine | None:
     """Take the first pending line (or one whose lease ran out) of an in-progress batch."""
     with db.write() as session:
-        return _claim(session, batch_id, now, lease_seconds)
+        connection = session.connection()
+        batch = connection.execute(_BATCH, {"batch_id": batch_id}).first()
+        claimed = _claim(connection, batch_id, batch, 1, now, lease_seconds)
+        return claimed[0] if claimed else None
 
 
 def complete_line(db: Database, claimed: ClaimedLine, result: LineResult, now: datetime) -> bool:
     """Record a line's result and count it, once; ``False`` if the claim was lost."""
     with db.write() as session:
-        return _complete(session, claimed, result, now)
+        connection = session.connection()
+        return _complete(connection, claimed.batch_id, [(claimed, result)], now) == 1
 
 
 def finish_lines(
@@ -223,98 +228,178 @@ def finish_lines(
 ) -> list[ClaimedLine | None]:
     """``complete_line`` for each result then, where asked, ``claim_line`` of its batch:
     one transaction for results that finished together."""
+    by_batch: dict[str, list[tuple[ClaimedLine, LineResult]]] = {}
+    wanted: dict[str, int] = {}
+    for claimed, result, claim_next in finished:
+        by_batch.setdefault(claimed.batch_id, []).append((claimed, result))
+        wanted[claimed.batch_id] = wanted.get(claimed.batch_id, 0) + claim_next
+    following: dict[str, list[ClaimedLine]] = {}
     with db.write() as session:
-        for claimed, result, _ in finished:
-            _complete(session, claimed, result, now)
-        return [
-            _claim(session, claimed.batch_id, now, lease_seconds) if claim_next else None
-            for claimed, _, claim_next in finished
-        ]
+        connection = session.connection()
+        for batch_id, results in by_batch.items():
+            _complete(connection, batch_id, results, now)
+            if wanted[batch_id]:
+                batch = connection.execute(_BATCH, {"batch_id": batch_id}).first()
+                following[batch_id] = _claim(
+                    connection, batch_id, batch, wanted[batch_id], now, lease_seconds
+                )
+    return [
+        (following[claimed.batch_id].pop(0) if following.get(claimed.batch_id) else None)
+        if claim_next
+        else None
+        for claimed, _, claim_next in finished
+    ]
+
+
+# Every line is claimed and completed once, so these statements are built once: building
+# the expressions and their cache keys anew for each line was most of the CPU a line
+# cost the store (about 1.6 of 2 ms, measured with cProfile on SQLite).
+_BATCH = select(BatchJob.status, BatchJob.account_id, BatchJob.key_id, BatchJob.url).where(
+    BatchJob.id == bindparam("batch_id")
+)
+# The batch row lock orders completions against ``finalize``: once it holds the lock, no
+# line lands.
+_BATCH_STATUS_LOCKED = (
+    select(BatchJob.status).where(BatchJob.id == bindparam("batch_id")).with_for_update()
+)
+_COUNT = (
+    update(BatchJob)
+    .where(BatchJob.id == bindparam("batch_id"))
+    .values(
+        completed=BatchJob.completed + bindparam("add_completed"),
+        failed=BatchJob.failed + bindparam("add_failed"),
+    )
+)
+_COMPLETE = (
+    update(BatchLine)
+    .where(
+        BatchLine.batch_id == bindparam("b_batch_id"),
+        BatchLine.line_no == bindparam("b_line_no"),
+        BatchLine.state == LineState.RUNNING,
+        BatchLine.claim_token == bindparam("b_token"),
+    )
+    .values(
+        state=LineState.DONE,
+        lease_until=None,
+        request_id=bindparam("r_request_id"),
+        status_code=bindparam("r_status_code"),
+        response_body=bindparam("r_response_body"),
+        error_code=bindparam("r_error_code"),
+        error_message=bindparam("r_error_message"),
+        finished_at=bindparam("r_finished_at"),
+    )
+)
+_TAKE = (
+    update(BatchLine)
+    .where(
+        BatchLine.batch_id == bindparam("b_batch_id"), BatchLine.line_no == bindparam("b_line_no")
+    )
+    .values(
+        state=LineState.RUNNING,
+        claim_token=bindparam("b_token"),
+        lease_until=bindparam("b_lease_until"),
+        attempts=BatchLine.attempts + 1,
+    )
+)
+
+
+@functools.cache
+def _claimable(count: int) -> Select[int, str, str, str]:
+    """The first ``count`` lines free to claim: pending, or running on a lease run out."""
+    return (
+        select(BatchLine.line_no, BatchLine.custom_id, BatchLine.endpoint_name, BatchLine.body)
+        .where(
+            BatchLine.batch_id == bindparam("batch_id"),
+            or_(
+                BatchLine.state == LineState.PENDING,
+                and_(
+                    BatchLine.state == LineState.RUNNING, BatchLine.lease_until < bindparam("now")
+                ),
+            ),
+        )
+        .order_by(BatchLine.line_no)
+        .limit(count)
+        .with_for_update(skip_locked=True)
+    )
 
 
 def _claim(
-    session: Session, batch_id: str, now: datetime, lease_seconds: float
-) -> ClaimedLine | None:
-    # Columns, not ORM objects: a claim runs for every line, and loading and flushing
-    # whole rows was most of the batch runner's store time.
-    token = secrets.token_hex(8)
-    claimable = or_(
-        BatchLine.state == LineState.PENDING,
-        and_(BatchLine.state == LineState.RUNNING, BatchLine.lease_until < now),
-    )
-    batch = session.execute(
-        select(BatchJob.status, BatchJob.account_id, BatchJob.key_id, BatchJob.url).where(
-            BatchJob.id == batch_id
-        )
-    ).first()
+    connection: Connection,
+    batch_id: str,
+    batch: Row[str, str, str, str] | None,
+    count: int,
+    now: datetime,
+    lease_seconds: float,
+) -> list[ClaimedLine]:
     if batch is None or batch.status != BatchStatus.IN_PROGRESS:
-        return None
-    line = session.execute(
-        select(BatchLine.line_no, BatchLine.custom_id, BatchLine.endpoint_name, BatchLine.body)
-        .where(BatchLine.batch_id == batch_id, claimable)
-        .order_by(BatchLine.line_no)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).first()
-    if line is None:
-        return None
-    session.execute(
-        update(BatchLine)
-        .where(BatchLine.batch_id == batch_id, BatchLine.line_no == line.line_no)
-        .values(
-            state=LineState.RUNNING,
-            claim_token=token,
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempts=BatchLine.attempts + 1,
+        return []
+    lines = connection.execute(_claimable(count), {"batch_id": batch_id, "now": now}).all()
+    if not lines:
+        return []
+    lease_until = now + timedelta(seconds=lease_seconds)
+    claimed = [
+        ClaimedLine(
+            batch_id=batch_id,
+            account_id=batch.account_id,
+            key_id=batch.key_id,
+            url=batch.url,
+            line_no=line.line_no,
+            custom_id=line.custom_id,
+            endpoint_name=line.endpoint_name,
+            body=json.loads(line.body),
+            token=secrets.token_hex(8),
         )
+        for line in lines
+    ]
+    connection.execute(
+        _TAKE,
+        [
+            {
+                "b_batch_id": batch_id,
+                "b_line_no": line.line_no,
+                "b_token": line.token,
+                "b_lease_until": lease_until,
+            }
+            for line in claimed
+        ],
     )
-    return ClaimedLine(
-        batch_id=batch_id,
-        account_id=batch.account_id,
-        key_id=batch.key_id,
-        url=batch.url,
-        line_no=line.line_no,
-        custom_id=line.custom_id,
-        endpoint_name=line.endpoint_name,
-        body=json.loads(line.body),
-        token=token,
-    )
+    return claimed
 
 
-def _complete(session: Session, claimed: ClaimedLine, result: LineResult, now: datetime) -> bool:
-    status = session.scalar(
-        select(BatchJob.status).where(BatchJob.id == claimed.batch_id).with_for_update()
-    )
+def _complete(
+    connection: Connection,
+    batch_id: str,
+    results: list[tuple[ClaimedLine, LineResult]],
+    now: datetime,
+) -> int:
+    """Record the results of one batch's lines whose claims still hold; how many landed."""
+    status = connection.execute(_BATCH_STATUS_LOCKED, {"batch_id": batch_id}).scalar()
     if status is None or status in FINAL:
-        return False  # finalized already: its files are written and must not change
-    landed = _rowcount(
-        session.execute(
-            update(BatchLine)
-            .where(
-                BatchLine.batch_id == claimed.batch_id,
-                BatchLine.line_no == claimed.line_no,
-                BatchLine.state == LineState.RUNNING,
-                BatchLine.claim_token == claimed.token,
-            )
-            .values(
-                state=LineState.DONE,
-                lease_until=None,
-                request_id=result.request_id,
-                status_code=result.status_code,
-                response_body=result.response_body,
-                error_code=result.error_code,
-                error_message=result.error_message,
-                finished_at=now,
-            )
+        return 0  # finalized already: its files are written and must not change
+    succeeded = failed = 0
+    for claimed, result in results:
+        landed = connection.execute(
+            _COMPLETE,
+            {
+                "b_batch_id": batch_id,
+                "b_line_no": claimed.line_no,
+                "b_token": claimed.token,
+                "r_request_id": result.request_id,
+                "r_status_code": result.status_code,
+                "r_response_body": result.response_body,
+                "r_error_code": result.error_code,
+                "r_error_message": result.error_message,
+                "r_finished_at": now,
+            },
         )
-    )
-    if landed != 1:
-        return False
-    counter = BatchJob.completed if result.succeeded else BatchJob.failed
-    session.execute(
-        update(BatchJob).where(BatchJob.id == claimed.batch_id).values({counter: counter + 1})
-    )
-    return True
+        if _rowcount(landed) == 1:
+            succeeded += result.succeeded
+            failed += not result.succeeded
+    if succeeded or failed:
+        connection.execute(
+            _COUNT, {"batch_id": batch_id, "add_completed": succeeded, "add_failed": failed}
+        )
+    return succeeded + failed
 
 
 def release_line(db: Database, claimed: ClaimedLine) -> None:
