@@ -32,7 +32,7 @@ from regolo.server.batch.capacity import ReplicaSlots
 from regolo.server.batch.files import FileStore
 from regolo.server.batch.jobs import ClaimedLine, LineResult
 from regolo.server.batch.limits import BatchLimits
-from regolo.server.batch.status import STOPPING, BatchStatus
+from regolo.server.batch.status import STOPPING, UNFINISHED, BatchStatus
 from regolo.server.batch.writer import ResultWriter
 from regolo.server.gateway.picker import pick_deployment
 from regolo.server.gateway.request_body import BodyLimits
@@ -106,6 +106,10 @@ class BatchRunner:
             if released:
                 log.info("re-queued %d batch lines left running by a previous runner", released)
             self._adopted = True
+        if not await asyncio.to_thread(jobs.batch_ids, deps.db, UNFINISHED):
+            # The usual tick: one read instead of the writes and reads below.
+            self._running_ids = set()
+            return False
         changed = bool(await asyncio.to_thread(jobs.expire_waiting, deps.db, deps.clock()))
         changed |= await self._validate_queued()
         in_progress = await asyncio.to_thread(jobs.batch_ids, deps.db, {BatchStatus.IN_PROGRESS})

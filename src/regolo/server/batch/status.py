@@ -30,6 +30,8 @@ ACTIVE = frozenset({BatchStatus.IN_PROGRESS, BatchStatus.FINALIZING, BatchStatus
 # No new line is claimed in these; finalize runs once no line is in flight.
 STOPPING = frozenset({BatchStatus.FINALIZING, BatchStatus.CANCELLING})
 
+UNFINISHED = frozenset(set(BatchStatus) - FINAL)
+
 _WINDOW_UNITS = {"h": 3600, "d": 86400}
 MAX_WINDOW_SECONDS = 7 * 86400
 
