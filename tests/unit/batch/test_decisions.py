@@ -135,6 +135,17 @@ def test_lines_are_queued_ahead_only_long_after_the_last_online_request() -> Non
     asyncio.run(scenario())
 
 
+def test_online_traffic_seen_while_no_batch_ran_still_keeps_the_queue_empty() -> None:
+    now = [100.0]
+    slots = ReplicaSlots(
+        2, lambda replica_id: 0, queue_ahead=1, queue_ahead_after_seconds=10.0, clock=lambda: now[0]
+    )
+    deployment = replicas("a")
+    slots.saw_online("a")  # from the gateway's thread, before any batch line was sent
+    now[0] += 1.0
+    assert [slots.acquire(deployment) is not None for _ in range(3)] == [True, True, False]
+
+
 def principal(scopes: set[str], key_id: str = "k1", account_id: str = "acme") -> Principal:
     return Principal(account_id=account_id, key_id=key_id, scopes=frozenset(scopes))
 

@@ -56,6 +56,35 @@ def test_without_online_traffic_batch_work_fills_every_slot_and_queues_ahead(
     assert world.batch(batch_id).completed == 12
 
 
+def test_online_traffic_just_before_a_batch_keeps_its_lines_out_of_the_replica_queue(
+    world: BatchWorld,
+) -> None:
+    slow_streams(world)
+    picker = ReplicaPicker()
+    world.online = picker.outstanding
+    peak = 0
+
+    def watch() -> None:
+        nonlocal peak
+        peak = max(peak, in_flight(world.replica))
+
+    async def scenario() -> None:
+        runner = world.runner(resume_after_online_seconds=0.05, max_inflight_per_batch=32)
+        picker.on_change = runner.notice_online
+        # An online request ends on the replica while no batch runs ...
+        await asyncio.to_thread(picker.started, "rep_1")
+        await asyncio.to_thread(picker.finished, "rep_1", failed=False)
+        await asyncio.sleep(0.1)
+        # ... so a batch submitted now fills the slots but queues nothing ahead: an
+        # online request may well come again soon.
+        batch_id = world.submit([chat_line(f"r{i}") for i in range(12)])
+        await run_until(runner, is_final(world, batch_id), between=watch)
+        await runner.close()
+
+    asyncio.run(scenario())
+    assert peak == 4
+
+
 def test_an_online_request_preempts_batch_requests_on_its_replica(world: BatchWorld) -> None:
     slow_streams(world)
     picker = ReplicaPicker()  # the gateway's own, as the platform wires it

@@ -16,7 +16,7 @@ lines are gone, so where online traffic comes and goes the queue stays empty. Wh
 slot is left to others, nothing is queued ahead either.
 
 Everything here runs on the runner's event loop; the gateway's thread reaches it only
-through ``online_changed`` scheduled onto that loop.
+through ``online_changed`` scheduled onto that loop, and ``saw_online``, one dict write.
 """
 
 from __future__ import annotations
@@ -110,6 +110,10 @@ class ReplicaSlots:
     def hold_back(self, replica_id: str) -> None:
         """Leave one slot of ``replica_id`` free until batch work there drains."""
         self._held_back.add(replica_id)
+
+    def saw_online(self, replica_id: str) -> None:
+        """An online request started or ended on ``replica_id`` (any thread: one dict write)."""
+        self._online_at[replica_id] = self.clock()
 
     def online_changed(self, replica_id: str, outstanding: int) -> None:
         """The gateway started or finished an online request on ``replica_id``."""
