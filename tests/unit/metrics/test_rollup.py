@@ -89,3 +89,36 @@ def test_window_and_series_cover_the_range() -> None:
     points = series_starts(start, end, TIME_RANGES["15m"].step_seconds)
     assert len(points) in (30, 31)
     assert points[0] <= start and points[-1] < end
+
+
+def test_each_sum_counts_every_record_of_its_key_whatever_the_order() -> None:
+    statuses = (200, 200, 499, 500, 429, 0, 200, 504)
+    records = [
+        usage(
+            T0 + timedelta(seconds=i % 25), statuses[i % len(statuses)], float(i % 97),
+            version=("1.0", "1.1")[i % 2], complete=i % 5 != 0, cache_hit=i % 3 == 0,
+            time_to_first_token_ms=float(i) if i % 4 == 0 else None,
+            prompt_tokens=i % 11, completion_tokens=i % 6,
+        )
+        for i in range(400)
+    ]  # fmt: skip
+    deltas = aggregate_usage(records)
+    for key, stats in deltas.items():
+        if key.resolution_seconds != 10:
+            continue
+        mine = [
+            r
+            for r in records
+            if r.version == key.version
+            and bucket_start(datetime.fromtimestamp(r.at, UTC), 10) == key.bucket_start
+        ]
+        assert stats.request_count == len(mine)
+        assert stats.error_count == sum(is_error(r.status_code, r.complete) for r in mine)
+        assert stats.cache_hits == sum(r.cache_hit for r in mine)
+        assert stats.latency_sum_ms == sum(r.latency_ms for r in mine)
+        assert sum(stats.latency_buckets) == len(mine)
+        ttfts = [r.time_to_first_token_ms for r in mine if r.time_to_first_token_ms is not None]
+        assert (stats.ttft_count, stats.ttft_sum_ms) == (len(ttfts), sum(ttfts))
+        assert stats.prompt_tokens == sum(r.prompt_tokens for r in mine)
+        assert stats.completion_tokens == sum(r.completion_tokens for r in mine)
+        assert stats.token_latency_sum_ms == sum(r.latency_ms for r in mine if r.completion_tokens)

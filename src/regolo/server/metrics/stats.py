@@ -7,13 +7,14 @@ of its 10 s buckets, a window is the sum of its buckets.
 from __future__ import annotations
 
 from bisect import bisect_left as _bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
 from regolo.server.metrics.percentiles import LATENCY_BOUNDS_MS, add_histograms, empty_histogram
 from regolo.server.specs import UsageRecord
 
 CLIENT_CLOSED = 499
-# add_request unpacks a record's last fields by position.
+# add_requests unpacks a record's last fields by position.
 _REQUEST_FIELDS = UsageRecord._fields[7:]
 assert _REQUEST_FIELDS == (
     "status_code", "latency_ms", "time_to_first_token_ms", "prompt_tokens",
@@ -61,23 +62,40 @@ class BucketStats:
             else:
                 setattr(self, item.name, mine + theirs)
 
-    def add_request(self, usage: UsageRecord) -> None:
-        # Runs for every request the flusher writes (most of its CPU): one unpacking of
-        # the record, then local names only.
-        status, latency, ttft, prompt, completion, hit, _, complete = usage[7:]
-        self.request_count += 1
-        if is_error(status, complete):
-            self.error_count += 1
-        if hit:
-            self.cache_hits += 1
-        self.latency_sum_ms += latency
-        self.latency_buckets[_bisect_left(LATENCY_BOUNDS_MS, latency)] += 1
-        if ttft is not None:
-            self.ttft_count += 1
-            self.ttft_sum_ms += ttft
-        if completion:
-            self.completion_tokens += completion
-            self.token_latency_sum_ms += latency
+    def add_requests(self, status_code: int, records: Iterable[UsageRecord]) -> None:
+        """Add requests that all got ``status_code``: the flusher runs this for every
+        request (most of its CPU), so a run is summed in local names and added once, and
+        whether a request is an error is decided once for the status."""
+        count = incomplete = hits = ttft_count = prompt = completion = 0
+        latency_sum = ttft_sum = token_latency_sum = 0.0
+        histogram, bounds = self.latency_buckets, LATENCY_BOUNDS_MS
+        for usage in records:
+            _, latency, ttft, prompt_tokens, completion_tokens, hit, _, complete = usage[7:]
+            count += 1
+            if not complete:
+                incomplete += 1
+            if hit:
+                hits += 1
+            latency_sum += latency
+            histogram[_bisect_left(bounds, latency)] += 1
+            if ttft is not None:
+                ttft_count += 1
+                ttft_sum += ttft
+            if completion_tokens:
+                completion += completion_tokens
+                token_latency_sum += latency
+            prompt += prompt_tokens
+        self.request_count += count
+        if is_error(status_code, complete=True):
+            self.error_count += count
+        elif is_error(status_code, complete=False):
+            self.error_count += incomplete
+        self.cache_hits += hits
+        self.latency_sum_ms += latency_sum
+        self.ttft_count += ttft_count
+        self.ttft_sum_ms += ttft_sum
+        self.completion_tokens += completion
+        self.token_latency_sum_ms += token_latency_sum
         self.prompt_tokens += prompt
 
     def add_probe_tick(self, up: bool) -> None:
