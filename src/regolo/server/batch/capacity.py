@@ -112,12 +112,12 @@ class ReplicaSlots:
         self._held_back.add(replica_id)
 
     def saw_online(self, replica_id: str) -> None:
-        """An online request started or ended on ``replica_id`` (any thread: one dict write)."""
+        """``replica_id`` served online traffic just now (any thread: one dict write)."""
         self._online_at[replica_id] = self.clock()
 
     def online_changed(self, replica_id: str, outstanding: int) -> None:
         """The gateway started or finished an online request on ``replica_id``."""
-        self._online_at[replica_id] = self.clock()
+        self.saw_online(replica_id)
         if outstanding <= 0:
             asyncio.get_running_loop().call_later(self.resume_after_seconds, self._notify)
 

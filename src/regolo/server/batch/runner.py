@@ -147,10 +147,11 @@ class BatchRunner:
 
     def notice_online(self, replica_id: str, outstanding: int) -> None:
         """The gateway's count of online requests on a replica changed (any thread)."""
-        # Noted even while no batch runs: a batch that starts later must know how long
-        # ago the replica last served online traffic (lines are queued ahead only long
-        # after it).
-        self.slots.saw_online(replica_id)
+        if outstanding == 0:
+            # Noted even while no batch runs: a batch that starts later must know how
+            # long ago the replica last served online traffic (lines are queued ahead
+            # only long after it). While requests are outstanding ``slots`` sees them.
+            self.slots.saw_online(replica_id)
         loop = self._loop
         if loop is None or not self._running_ids or outstanding > 1:
             # Nothing of ours to yield, or the replica was busy already (the first
