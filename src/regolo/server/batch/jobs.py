@@ -23,7 +23,7 @@ from regolo.server.batch.files import FileStore
 from regolo.server.batch.formats import LineError, ParsedLine, parse_lines
 from regolo.server.batch.limits import BatchLimits
 from regolo.server.batch.results import LineRecord, build_result_files
-from regolo.server.batch.status import ACTIVE, FINAL, BatchStatus, LineState
+from regolo.server.batch.status import ACTIVE, FINAL, UNFINISHED, BatchStatus, LineState
 from regolo.server.batch.tables import BatchFile, BatchJob, BatchLine
 from regolo.server.store.database import Database
 from regolo.server.store.tables import Endpoint, Model
@@ -432,15 +432,15 @@ def release_all_running(db: Database) -> int:
 # ---- batch transitions ----------------------------------------------------------------
 
 
-def batch_ids(db: Database, statuses: frozenset[BatchStatus] | set[BatchStatus]) -> list[str]:
+def unfinished_batches(db: Database) -> dict[str, tuple[str, datetime]]:
+    """Every batch not final yet -> its status and the end of its window, oldest first."""
     with db.read() as session:
-        return list(
-            session.scalars(
-                select(BatchJob.id)
-                .where(BatchJob.status.in_(list(statuses)))
-                .order_by(BatchJob.created_at)
-            )
-        )
+        rows = session.execute(
+            select(BatchJob.id, BatchJob.status, BatchJob.expires_at)
+            .where(BatchJob.status.in_(list(UNFINISHED)))
+            .order_by(BatchJob.created_at)
+        ).all()
+    return {batch_id: (status, expires_at) for batch_id, status, expires_at in rows}
 
 
 def advance(db: Database, batch_id: str, now: datetime) -> str | None:

@@ -32,7 +32,7 @@ from regolo.server.batch.capacity import ReplicaSlots
 from regolo.server.batch.files import FileStore
 from regolo.server.batch.jobs import ClaimedLine, LineResult
 from regolo.server.batch.limits import BatchLimits
-from regolo.server.batch.status import STOPPING, UNFINISHED, BatchStatus
+from regolo.server.batch.status import STOPPING, BatchStatus
 from regolo.server.batch.writer import ResultWriter
 from regolo.server.gateway.picker import pick_deployment
 from regolo.server.gateway.request_body import BodyLimits
@@ -106,25 +106,39 @@ class BatchRunner:
             if released:
                 log.info("re-queued %d batch lines left running by a previous runner", released)
             self._adopted = True
-        if not await asyncio.to_thread(jobs.batch_ids, deps.db, UNFINISHED):
-            # The usual tick: one read instead of the writes and reads below.
+        batches = await asyncio.to_thread(jobs.unfinished_batches, deps.db)
+        if not batches:  # the usual tick on a platform: one read
             self._running_ids = set()
             return False
-        changed = bool(await asyncio.to_thread(jobs.expire_waiting, deps.db, deps.clock()))
-        changed |= await self._validate_queued()
-        in_progress = await asyncio.to_thread(jobs.batch_ids, deps.db, {BatchStatus.IN_PROGRESS})
-        for batch_id in in_progress:
-            changed |= (
-                await asyncio.to_thread(jobs.advance, deps.db, batch_id, deps.clock()) is not None
-            )
-        self._running_ids = set(
-            await asyncio.to_thread(jobs.batch_ids, deps.db, {BatchStatus.IN_PROGRESS})
-        )
+        changed = False
+        if any(status == BatchStatus.VALIDATING for status, _ in batches.values()):
+            changed |= bool(await asyncio.to_thread(jobs.expire_waiting, deps.db, deps.clock()))
+            changed |= await self._validate_queued()
+        now = deps.clock()
+        for batch_id, (status, expires_at) in batches.items():
+            # While a batch has workers, the last of them to find no line ends it
+            # (``_settle``): the tick only looks at its window, and at batches that no
+            # worker of this runner has taken up (adopted after a restart, or all done).
+            if status == BatchStatus.IN_PROGRESS and (
+                now >= expires_at or batch_id not in self._workers
+            ):
+                changed |= (
+                    await asyncio.to_thread(jobs.advance, deps.db, batch_id, deps.clock())
+                    is not None
+                )
+        if changed:
+            batches = await asyncio.to_thread(jobs.unfinished_batches, deps.db)
+        self._running_ids = {
+            batch_id
+            for batch_id, (status, _) in batches.items()
+            if status == BatchStatus.IN_PROGRESS
+        }
         for batch_id in self._running_ids:
             self._ensure_workers(batch_id)
         self._hand_back_a_slot()
-        for batch_id in await asyncio.to_thread(jobs.batch_ids, deps.db, STOPPING):
-            changed |= await self._finalize(batch_id)
+        for batch_id, (status, _) in batches.items():
+            if status in STOPPING:
+                changed |= await self._finalize(batch_id)
         return changed
 
     async def _finalize(self, batch_id: str) -> bool:
