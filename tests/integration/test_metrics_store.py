@@ -60,7 +60,7 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def usage(index: int, at: datetime, *, status: int, latency_ms: float, version: str = "1.0",
+def usage(at: datetime, *, status: int, latency_ms: float, version: str = "1.0",
           completion_tokens: int = 0) -> UsageRecord:  # fmt: skip
     return UsageRecord(
         at=at.timestamp(), account_id="acc", key_id="key",
@@ -78,9 +78,9 @@ def test_known_request_load_reads_back_exactly(db: Database) -> None:
         at = T0 + timedelta(seconds=i * 3)  # 10 minutes of traffic
         status = 500 if i < 10 else 504 if i < n_failed else 200
         version = "1.1" if i % 4 == 0 else "1.0"
-        buffer.record(usage(i, at, status=status, latency_ms=latency, version=version,
+        buffer.record(usage(at, status=status, latency_ms=latency, version=version,
                             completion_tokens=5))  # fmt: skip
-    buffer.record(usage(999, T0, status=429, latency_ms=1.0))  # the caller's fault: no error
+    buffer.record(usage(T0, status=429, latency_ms=1.0))  # the caller's fault: no error
     flusher = UsageFlusher(db, buffer, batch_size=64)
     assert flusher.flush() == n_requests + 1
     assert len(buffer) == 0
@@ -145,12 +145,12 @@ def commit_then_fail(db: Database) -> Iterator[None]:
 def test_a_retried_flush_never_counts_twice(db: Database) -> None:
     buffer = UsageBuffer()
     for i in range(10):
-        buffer.record(usage(i, T0, status=200, latency_ms=20.0))
+        buffer.record(usage(T0, status=200, latency_ms=20.0))
     flusher = UsageFlusher(db, buffer)
     with commit_then_fail(db), pytest.raises(ConnectionError):
         flusher.flush()
     assert flusher.pending_records == 10  # kept, since the commit was uncertain
-    buffer.record(usage(10, T0, status=200, latency_ms=20.0))
+    buffer.record(usage(T0, status=200, latency_ms=20.0))
     assert flusher.flush() == 1  # the retried batch was found and skipped; the new one added
     with db.read() as session:
         counted = session.scalar(
@@ -165,7 +165,7 @@ def test_a_retried_flush_never_counts_twice(db: Database) -> None:
 def test_a_failed_flush_loses_nothing(db: Database) -> None:
     buffer = UsageBuffer()
     for i in range(5):
-        buffer.record(usage(i, T0, status=200, latency_ms=20.0))
+        buffer.record(usage(T0, status=200, latency_ms=20.0))
     flusher = UsageFlusher(db, buffer)
     original = db.write
 
@@ -188,10 +188,10 @@ def test_retention_bounds_every_resolution(db: Database) -> None:
     buffer = UsageBuffer()
     hours = range(0, 24 * 40, 5)  # a request every 5 hours for 40 days
     for hour in hours:
-        buffer.record(usage(hour, T0 + timedelta(hours=hour, minutes=59), status=200,
+        buffer.record(usage(T0 + timedelta(hours=hour, minutes=59), status=200,
                             latency_ms=5.0))  # fmt: skip
     now = T0 + timedelta(hours=24 * 40)
-    buffer.record(usage(-1, now - timedelta(minutes=1), status=200, latency_ms=5.0))
+    buffer.record(usage(now - timedelta(minutes=1), status=200, latency_ms=5.0))
     UsageFlusher(db, buffer).flush(max_batches=1000)
     with db.write() as session:
         assert delete_expired(session, now) > 0
@@ -282,7 +282,7 @@ def test_replica_stopped_for_a_known_time_sets_availability(db: Database) -> Non
 
     buffer = UsageBuffer()
     for i in range(40):  # 40 requests while it was up, 4 of them failed
-        buffer.record(usage(i, T0 + timedelta(seconds=i), status=502 if i % 10 == 0 else 200,
+        buffer.record(usage(T0 + timedelta(seconds=i), status=502 if i % 10 == 0 else 200,
                             latency_ms=30.0))  # fmt: skip
     UsageFlusher(db, buffer).flush()
     with db.read() as session:
@@ -305,9 +305,9 @@ def test_two_gateways_flushing_at_once_count_everything_once(
 
     other_db = Database(database_url)  # a second process's connection pool
     buffers = [UsageBuffer(), UsageBuffer()]
-    for offset, buffer in enumerate(buffers):
+    for buffer in buffers:
         for i in range(300):
-            buffer.record(usage(offset * 1000 + i, T0 + timedelta(seconds=i % 30),
+            buffer.record(usage(T0 + timedelta(seconds=i % 30),
                                 status=200, latency_ms=20.0))  # fmt: skip
     flushers = [UsageFlusher(db, buffers[0], batch_size=50),
                 UsageFlusher(other_db, buffers[1], batch_size=50)]  # fmt: skip
