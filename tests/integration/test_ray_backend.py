@@ -220,7 +220,7 @@ def test_three_replicas_spread_over_nodes_and_serve_through_the_gateway(
 
         assert "fake upstream" in backend.logs(_handle(replicas[0]))
         assert backend.capacity().gpus == {"L4-24GB": 1}
-    assert not _named_actors(), "replicas left behind after the platform stopped"
+    _wait(lambda: not _named_actors(), 60, "no replica left behind after the platform stopped")
 
 
 @pytest.mark.slow
@@ -340,12 +340,12 @@ def test_a_new_control_plane_re_adopts_replicas_by_name_and_drops_dead_ones(
 
     observed = _wait(killed_seen_dead, 30, "the killed replica to be observed dead")
     assert observed[0].alive and observed[1].exit_code == -signal.SIGKILL
-    assert not restarted.adopt(killed)  # and its actor is released
-    assert _named_actors() == {"adopt-0"}
+    assert not restarted.adopt(killed)  # and its actor is released (ray.kill is asynchronous)
+    _wait(lambda: _named_actors() == {"adopt-0"}, 60, "the dead replica's actor to be released")
 
     asyncio.run(restarted.stop(kept, drain_seconds=0.5))
     asyncio.run(restarted.stop(kept, drain_seconds=0.5))  # idempotent
-    assert not _named_actors()
+    _wait(lambda: not _named_actors(), 60, "the stopped replica's actor to be released")
     assert not restarted.adopt(kept)
     assert not asyncio.run(restarted.observe([kept]))[0].alive
 
@@ -360,7 +360,11 @@ def test_a_runtime_the_node_lacks_is_refused_and_leaves_nothing_behind(
     )
     with pytest.raises(ValidationFailed, match="runtime 'vllm' is not available"):
         asyncio.run(backend.start(spec))
-    _wait(lambda: not _named_actors(), 30, "the refused replica's actor to be released")
+    _wait(
+        lambda: "no-runtime" not in _named_actors(),
+        60,
+        "the refused replica's actor to be released",
+    )
 
 
 def test_demands_and_feasibility() -> None:
