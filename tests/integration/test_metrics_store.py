@@ -22,7 +22,7 @@ from regolo.server.metrics.query import window_stats
 from regolo.server.metrics.rollup import RESOLUTIONS_SECONDS, TIME_RANGES, retention_cutoff
 from regolo.server.metrics.stats import BucketStats, stat_names
 from regolo.server.metrics.summary import summarize
-from regolo.server.metrics.tables import MetricBucket, MetricTotal
+from regolo.server.metrics.tables import MetricBucket, MetricFlush, MetricTotal
 from regolo.server.specs import ObservedReplica, ReplicaHandle, UsageRecord
 from regolo.server.store.database import Database
 from regolo.server.store.migrate import upgrade
@@ -160,6 +160,30 @@ def test_a_retried_flush_never_counts_twice(db: Database) -> None:
         )
         totals = session.scalar(select(func.sum(MetricTotal.request_count)))
     assert counted == 11 and totals == 11
+
+
+def test_records_arriving_during_a_write_wait_for_the_next_step(db: Database) -> None:
+    """A busy gateway adds records while a flush writes: they go in the next step's
+    transaction, not in a stream of tiny ones; a backlog still drains in one step."""
+
+    class BusyGateway(UsageBuffer):
+        def drain(self, max_records: int | None = None) -> list[UsageRecord]:
+            drained = super().drain(max_records)
+            for _ in range(3):  # what the gateway records while this batch is written
+                self.record(usage(T0, status=200, latency_ms=20.0))
+            return drained
+
+    buffer = BusyGateway()
+    for _ in range(10):
+        buffer.record(usage(T0, status=200, latency_ms=20.0))
+    flusher = UsageFlusher(db, buffer, batch_size=8)
+    assert flusher.flush() == 8 + 5  # a full batch (a backlog), then what remained
+    assert len(buffer) == 3  # recorded during the last write: the next step's
+    assert flusher.flush() == 3
+    with db.read() as session:
+        transactions = session.scalar(select(func.count()).select_from(MetricFlush))
+        found = window_stats(session, "ep_1", TIME_RANGES["15m"], T0)
+    assert transactions == 3 and found.total.request_count == 16
 
 
 def test_a_failed_flush_loses_nothing(db: Database) -> None:

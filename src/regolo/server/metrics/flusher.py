@@ -65,9 +65,18 @@ class UsageFlusher:
         return len(self._pending.records) if self._pending else 0
 
     def flush(self, max_batches: int = 20) -> int:
-        """Write what the buffer holds (up to ``max_batches`` batches); records written."""
+        """Write what the buffer holds (up to ``max_batches`` batches); records written.
+
+        Another batch follows only while the buffer still holds a backlog (the last one
+        drained was full): records the gateway adds during a write wait for the next
+        step, else a busy gateway kept the flusher writing transactions of a few dozen
+        records each, every one costing a whole transaction (measured: up to 20 a step,
+        four fifths of the flusher's CPU). A batch retried from an earlier step is
+        followed by what the buffer holds now.
+        """
         written = 0
         for _ in range(max_batches):
+            retried = self._pending is not None
             batch = self._pending or self._next_batch()
             if batch is None:
                 break
@@ -79,6 +88,8 @@ class UsageFlusher:
                 log.info("usage batch %s raced another writer; retried later", batch.batch_id)
                 break
             self._pending = None
+            if not retried and len(batch.records) < self.batch_size:
+                break
         self.flushed_records += written
         return written
 
