@@ -2,11 +2,15 @@
 
 "off": the gateway's ``_record`` step does nothing. "record": records are built and
 buffered, then drained and dropped (the request-path share of the cost). "on": every
-request builds its
-``UsageRecord`` into the ``UsageBuffer`` and the real ``UsageFlusher`` writes the
-buffer into a fresh SQLite store every second from its own thread, as the controller
-does in ``regolo serve``. Both gateways are pinned to the same core; the fake upstream
-and ``wrk`` get the others. Rounds alternate off/on so drift hits both alike.
+request builds its ``UsageRecord`` into the ``UsageBuffer`` and the real
+``UsageFlusher`` writes the buffer into a fresh SQLite store every few seconds from its
+own thread, as the controller does in ``regolo serve``.
+
+All three are one gateway process, switched between rounds (``POST /bench/mode/<m>``):
+separate processes differed by a few percent from each other whatever they ran (memory
+layout, hash seeds), as much as the cost measured. The gateway is pinned to one core;
+the fake upstream and ``wrk`` get the others. Rounds alternate off/on/record so drift
+hits all alike.
 
 Two measures of the cost: the drop in throughput (noisy on a shared machine), and the
 gateway process's CPU time per request, flusher thread included (steadier: with the
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +47,10 @@ from benchmarks.gateway import (  # noqa: E402
     wrk,
 )
 
+MODES = ("off", "on", "record")
 
-def serve(port: int, upstream: str, metrics: str) -> None:
+
+def serve(port: int, upstream: str) -> None:
     import uvicorn
 
     import regolo.server.gateway
@@ -66,44 +73,55 @@ def serve(port: int, upstream: str, metrics: str) -> None:
 
     usage = UsageBuffer()
     gateway = create_gateway(authenticator=Keys(), endpoint_domain="localhost", usage=usage)
-    if metrics == "off":
-        gateway._record = lambda call: None  # type: ignore[method-assign]
-    elif metrics == "record":
-        _start_flusher(usage, store=False)
-    else:
-        _start_flusher(usage, store=True)
     assert isinstance(gateway, Gateway)
     gateway.set_table(bench_table(upstream))
+    mode = ["off"]
+
+    def switch(to: str) -> None:
+        if to == "off":
+            gateway._record = lambda call: None  # type: ignore[method-assign]
+        else:
+            gateway.__dict__.pop("_record", None)  # the class's own method again
+        mode[0] = to
+
+    switch("off")
+    _start_flusher(usage, mode)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if path.startswith("/bench/mode/"):
+            switch(path.rsplit("/", 1)[1])
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await gateway(scope, receive, send)
+
     uvicorn.run(
-        gateway, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
         log_level="warning", access_log=False,
     )  # fmt: skip
 
 
-def _start_flusher(usage: Any, *, store: bool) -> None:
-    """``store``: the real flusher into SQLite; else records are only drained and dropped."""
+def _start_flusher(usage: Any, mode: list[str]) -> None:
+    """ "on": the real flusher into SQLite; "record": records are drained and dropped."""
     from regolo.server.metrics.flusher import UsageFlusher
+    from regolo.server.platform import USAGE_FLUSH_INTERVAL_SECONDS
     from regolo.server.store.database import Database
     from regolo.server.store.migrate import upgrade
 
-    if store:
-        home = tempfile.mkdtemp(prefix="regolo-metrics-bench-")
-        db = Database(f"sqlite:///{home}/regolo.db")
-        upgrade(db.write_engine)
-        flusher: Any = UsageFlusher(db, usage)
-    else:
-        flusher = type("Drain", (), {"flush": lambda self: len(usage.drain())})()
-
-    from regolo.server.platform import USAGE_FLUSH_INTERVAL_SECONDS as FLUSH_INTERVAL_SECONDS
+    home = tempfile.mkdtemp(prefix="regolo-metrics-bench-")
+    db = Database(f"sqlite:///{home}/regolo.db")
+    upgrade(db.write_engine)
+    flusher = UsageFlusher(db, usage)
 
     def run() -> None:
         while True:
-            time.sleep(FLUSH_INTERVAL_SECONDS)
+            time.sleep(USAGE_FLUSH_INTERVAL_SECONDS)
             started, cpu = time.perf_counter(), time.thread_time()
-            written = flusher.flush()
+            written = flusher.flush() if mode[0] == "on" else len(usage.drain())
             if written:
                 print(
-                    f"flushed {written} in {time.perf_counter() - started:.3f} s,"
+                    f"{mode[0]}: flushed {written} in {time.perf_counter() - started:.3f} s,"
                     f" {time.thread_time() - cpu:.3f} s CPU",
                     file=sys.stderr,
                 )
@@ -112,19 +130,14 @@ def _start_flusher(usage: Any, *, store: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    up_port, off_port, on_port, rec_port = free_port(), free_port(), free_port(), free_port()
+    up_port, port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}"
     here = str(Path(__file__).resolve().parent)
     me = str(Path(__file__).resolve())
     procs = [
         start([f"{here}/fake_upstream.py", "--port", str(up_port)], args.upstream_cpus),
-        start([me, "serve", "--port", str(off_port), "--upstream", upstream, "--metrics", "off"],
-              args.gateway_cpus),
-        start([me, "serve", "--port", str(on_port), "--upstream", upstream, "--metrics", "on"],
-              args.gateway_cpus),
-        start([me, "serve", "--port", str(rec_port), "--upstream", upstream,
-               "--metrics", "record"], args.gateway_cpus),
-    ]  # fmt: skip
+        start([me, "serve", "--port", str(port), "--upstream", upstream], args.gateway_cpus),
+    ]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(
             'wrk.method = "POST"\n'
@@ -132,23 +145,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             'wrk.headers["Content-Type"] = "application/json"\n'
             f'wrk.headers["Authorization"] = "Bearer {KEY}"\n'
         )
-    rounds: dict[str, list[dict[str, float]]] = {"off": [], "on": [], "record": []}
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in MODES}
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
     try:
-        for port in (up_port, off_port, on_port, rec_port):
-            wait_open(port)
-        path = "/v1/chat/completions"
-        for port in (off_port, on_port, rec_port):  # warm up
-            wrk(f"http://127.0.0.1:{port}{path}", 8, 2, args.load_cpus, lua.name)
-        pids = {"off": procs[1].pid, "on": procs[2].pid, "record": procs[3].pid}
-        ports = (("off", off_port), ("on", on_port), ("record", rec_port))
+        for each in (up_port, port):
+            wait_open(each)
+        for name in MODES:  # warm up every path
+            _switch(port, name)
+            wrk(url, 8, 2, args.load_cpus, lua.name)
+        time.sleep(3.5)
         for _ in range(args.rounds):
-            for name, port in ports:
-                url = f"http://127.0.0.1:{port}{path}"
-                before = _cpu_seconds(pids[name])
+            for name in MODES:
+                _switch(port, name)
+                before = _cpu_seconds(procs[1].pid)
                 result = wrk(url, 32, args.duration, args.load_cpus, lua.name)
                 if name != "off":
                     time.sleep(3.5)  # let the flusher write this round's records
-                used = _cpu_seconds(pids[name]) - before
+                used = _cpu_seconds(procs[1].pid) - before
                 served = result["requests_per_second"] * args.duration
                 result["gateway_cpu_ms_per_request"] = round(used * 1000 / max(served, 1), 4)
                 rounds[name].append(result)
@@ -159,6 +172,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             proc.wait(10)
         os.unlink(lua.name)
     return summarise(rounds, args)
+
+
+def _switch(port: int, mode: str) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/bench/mode/{mode}", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 204
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -203,7 +222,6 @@ def main() -> None:
     serve_cmd = sub.add_parser("serve")
     serve_cmd.add_argument("--port", type=int, required=True)
     serve_cmd.add_argument("--upstream", required=True)
-    serve_cmd.add_argument("--metrics", choices=("on", "off", "record"), required=True)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--gateway-cpus", default="0")
@@ -211,7 +229,7 @@ def main() -> None:
     parser.add_argument("--load-cpus", default=None)
     args = parser.parse_args()
     if args.command == "serve":
-        serve(args.port, args.upstream, args.metrics)
+        serve(args.port, args.upstream)
         return
     ncpu = os.cpu_count() or 1
     rest = f"1-{ncpu - 1}" if ncpu > 2 else "1"
