@@ -1,8 +1,9 @@
 """An optional compiled build of the gateway's hot path (mypyc), used when it matches.
 
 Every request runs the gateway's chain in Python; compiled to C extensions by mypyc the
-same modules do the same work in less than half the CPU (``benchmarks/gateway.py
---compiled`` measures it). The build is opt-in, since it needs a C compiler and mypy:
+same modules do the same work in less CPU, by how much depends on the machine (a third
+less on one, 4% on another: ``benchmarks/gateway.py --compiled`` measures it). The
+build is opt-in, since it needs a C compiler and mypy:
 
     python -m regolo.server.gateway.speedups           # build (about a minute)
     python -m regolo.server.gateway.speedups --remove  # back to pure Python
