@@ -33,12 +33,19 @@ class Route:
         return "POST" if self.operation in _POST_OPS else "GET"
 
 
+# The routes of /v1/<op> on the API's own host: built once, not on every request (a
+# frozen dataclass costs more to build than the rest of the match).
+_PLAIN_ROUTES = {op: Route(op, None) for op in set(_OPS.values())}
+
+
 def match_route(path: str, host_endpoint: str | None) -> Route | None:
     """The route for ``path`` (on a host naming ``host_endpoint``), or ``None``."""
     if len(path) > 1 and path[-1] == "/":
         path = path[:-1]
     operation = _OPS.get(path)
     if operation is not None:
+        if host_endpoint is None:
+            return _PLAIN_ROUTES[operation]
         return Route(operation, host_endpoint)
     if host_endpoint is None and path.startswith(_ENDPOINTS_PREFIX):
         name, _, rest = path[len(_ENDPOINTS_PREFIX) :].partition("/")
