@@ -135,8 +135,11 @@ def test_invoices_json(sdk: regolo.RegoloClient) -> None:
     ]
     assert (october.subtotal, october.total_hours) == (Decimal("1.00"), 2)
     assert sdk.get_invoice(october.id) == october
-    preview = sdk.get_invoice("preview")
-    assert any(x.instance_type == A100 and x.hours == 1 for x in preview.lines)
+    assert sdk.get_invoice("preview").month == datetime.now(UTC).strftime("%Y-%m")
+    # The 00:17 hour of Nov 1 is November's: on its preview while November lasts, then
+    # on its final invoice.
+    november = next(i for i in sdk.list_invoices() if i.month == "2026-11")
+    assert [x.hours for x in november.lines if x.instance_type == A100] == [1]
 
 
 def _pdf_text(pdf: Path) -> str:
