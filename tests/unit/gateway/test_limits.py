@@ -74,3 +74,27 @@ def test_gate_queue_and_timeout() -> None:
         assert gate.in_flight == 0 and gate.queued == 0
 
     asyncio.run(run())
+
+
+def test_sustained_rate_is_the_limit_after_the_first_minutes_burst() -> None:
+    now = [0.0]
+    limiter = KeyRateLimiter(clock=lambda: now[0])
+    admitted = 0
+    for step in range(1201):  # an attempt every half second for ten minutes
+        now[0] = step * 0.5
+        try:
+            limiter.admit(key(rpm=60))
+            admitted += 1
+        except RateLimited:
+            pass
+    # a full minute's allowance at once, then one a second as it refills
+    assert admitted == 60 + 600
+
+
+def test_changed_limit_takes_effect_at_once() -> None:
+    limiter = KeyRateLimiter(clock=lambda: 0.0)
+    for _ in range(3):
+        limiter.admit(key(rpm=3))
+    with pytest.raises(RateLimited):
+        limiter.admit(key(rpm=3))
+    limiter.admit(key(rpm=10))  # raised by an admin: a new, full allowance

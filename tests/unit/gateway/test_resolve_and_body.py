@@ -94,6 +94,17 @@ def test_body_cap_while_streaming_in() -> None:
 
     with pytest.raises(PayloadTooLarge):
         asyncio.run(read_body(receive, None, 1000))
+    # A declared size past the cap is refused once more is due, before reading on.
+    messages = [{"type": "http.request", "body": b"x" * 600, "more_body": True}]
+    with pytest.raises(PayloadTooLarge):
+        asyncio.run(read_body(receive, b"1001", 1000))
+    assert messages == []
+
+
+def test_body_cap_on_a_body_that_came_in_one_read() -> None:
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"x" * 1001, "more_body": False}
+
     with pytest.raises(PayloadTooLarge):
         asyncio.run(read_body(receive, b"1001", 1000))
 

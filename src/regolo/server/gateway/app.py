@@ -36,6 +36,7 @@ from regolo.server.gateway.compression import MIN_COMPRESS_BYTES, choose_encodin
 from regolo.server.gateway.disconnect import DisconnectWatches, uncancel_for_disconnect
 from regolo.server.gateway.gc_tuning import tune_gc_for_serving
 from regolo.server.gateway.limits import EndpointGate, KeyRateLimiter
+from regolo.server.gateway.memo import Memo
 from regolo.server.gateway.picker import ReplicaPicker, pick_deployment
 from regolo.server.gateway.proxy import (
     UNREACHABLE,
@@ -84,17 +85,19 @@ class GatewayOptions:
     reserved_subdomains: frozenset[str] = frozenset({"api", "www", "app", "dashboard"})
 
 
-@dataclass(slots=True, eq=False)  # eq=False: hashable by identity (DisconnectWatches)
-class _Call:
-    """One request as it moves down the chain."""
+class _Call(Outcome):
+    """One request as it moves down the chain, and what its relay observed (``Outcome``).
+
+    Hashable by identity (``DisconnectWatches`` keys on it). Defaults are class
+    attributes, as in ``Outcome``: a request sets ``request_id`` and ``started_at``.
+    """
 
     request_id: bytes
     started_at: float
     principal: Principal | None = None
     endpoint: RouteEndpoint | None = None
     deployment: RouteDeployment | None = None
-    outcome: Outcome | None = None
-    status_code: int = 0
+    status_code: int = 0  # the status the client got
     cache_hit: bool = False
     responded: bool = False  # the final body message is on its way
     queue_wait_ms: float = 0.0  # time spent waiting for a slot or a replica (scale from zero)
@@ -141,7 +144,9 @@ class Gateway:
         self._rng = random.Random()
         self._request_ids = count(1)
         self._request_prefix = b"req_" + os.urandom(4).hex().encode()
-        self._host_endpoints: dict[bytes, str | None] = {}
+        # What a request's Authorization header and (path, host) mean, looked up in C.
+        self._tokens = Memo(bearer_token, capacity=_MEMO_CAPACITY, keep=_small_header)
+        self._routes = Memo(self._match_route, capacity=_MEMO_CAPACITY, keep=_small_route)
         self._watches = DisconnectWatches()
 
     # ---- public surface -------------------------------------------------------------
@@ -171,7 +176,7 @@ class Gateway:
         """Whether ``scope`` is for the gateway (the top-level dispatcher asks)."""
         if scope.get("type") != "http":
             return False
-        route = scope[_ROUTE_KEY] = self._route(scope, _host(scope))  # __call__ reuses it
+        route = scope[_ROUTE_KEY] = self._routes[scope["path"], _host(scope)]  # reused
         return route is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -180,7 +185,9 @@ class Gateway:
             return
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        call = _Call(b"%s%x" % (self._request_prefix, next(self._request_ids)), time.perf_counter())
+        call = _Call()
+        call.request_id = b"%s%x" % (self._request_prefix, next(self._request_ids))
+        call.started_at = time.perf_counter()
         try:
             await self._handle(scope, receive, send, call)
         except RegoloError as error:
@@ -204,7 +211,7 @@ class Gateway:
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, call: _Call) -> None:
         headers = _request_headers(scope)
-        token = bearer_token(headers.get(b"authorization"))
+        token = self._tokens[headers.get(b"authorization")]
         if token is None:
             raise Unauthenticated()
         answered, principal = self.authenticator.authenticate_cached(token)
@@ -213,7 +220,7 @@ class Gateway:
         if principal is None:
             raise Unauthenticated()
         call.principal = principal
-        route = scope.get(_ROUTE_KEY) or self._route(scope, headers.get(b"host"))
+        route = scope.get(_ROUTE_KEY) or self._routes[scope["path"], headers.get(b"host")]
         if route is None:
             raise NotFound("unknown route", code="unknown_url")
         if scope["method"] != route.method:
@@ -225,7 +232,8 @@ class Gateway:
             return
         check_content_type(headers.get(b"content-type"))
         body = await read_body(receive, headers.get(b"content-length"), self.limits.max_body_bytes)
-        payload = self._parse_request(body)
+        payload = parse_json_object(body)
+        check_caps(payload, self.limits)
         endpoint = call.endpoint = resolve.resolve_endpoint(
             self._table, principal, route, payload.get("model")
         )
@@ -286,7 +294,6 @@ class Gateway:
         if payload.get("model") != deployment.served_model_name:
             payload["model"] = deployment.served_model_name
             body = _dumps(payload)
-        outcome = call.outcome = Outcome()
         timeout = endpoint.request_timeout_seconds
         self._watches.watch(receive, call)
         response = None
@@ -301,25 +308,25 @@ class Gateway:
                     body,
                     timeout,
                     self.options.max_upstream_attempts,
-                    outcome,
+                    call,
                 )
             except UpstreamError as error:
                 if error.code != UNREACHABLE:
                     raise
                 key = None  # the answer will not be the picked deployment's
                 response = await self._open_elsewhere(call, payload, path, timeout, error)
-            status = outcome.status_code = response.status
+            status = call.upstream_status = response.status
             if is_stream(response):
                 call.status_code = status
                 await relay_stream(
-                    response, send, out_headers, timeout, outcome, lambda: _responded(call)
+                    response, send, out_headers, timeout, call, lambda: _responded(call)
                 )
                 return
             data = response.take_complete()  # the whole answer is usually in already
             if data is None:
                 data = await read_rest(response)
-            outcome.first_byte_at = time.perf_counter()
-            count_tokens(data, outcome)
+            call.first_byte_at = time.perf_counter()
+            count_tokens(data, call)
             if key is not None and status == 200:
                 self.cache.put(key, data, response.content_type)
             start, answer = self._buffered_answer(
@@ -331,13 +338,12 @@ class Gateway:
             self._watches.done(call)
             if response is not None:
                 response.close()
-            if outcome.replica is not None:
-                failed = (
-                    outcome.status_code >= 500 or not outcome.complete or outcome.status_code == 0
-                )
-                self.picker.finished(outcome.replica.replica_id, failed=failed)
+            if call.replica is not None:
+                status = call.upstream_status
+                failed = status >= 500 or status == 0 or not call.complete
+                self.picker.finished(call.replica.replica_id, failed=failed)
             if call.principal.rate_limit_tpm:  # tokens are known once the answer is in
-                tokens = outcome.prompt_tokens + outcome.completion_tokens
+                tokens = call.prompt_tokens + call.completion_tokens
                 self.rate_limiter.record_tokens(call.principal.key_id, tokens)
 
     async def _open_elsewhere(
@@ -351,7 +357,6 @@ class Gateway:
         """No replica of the picked deployment took the connection (R1: nothing was sent
         back yet): the endpoint's other deployments, a canary's stable one say, take it."""
         assert call.endpoint is not None and call.deployment is not None
-        assert call.outcome is not None
         tried = {call.deployment.deployment_id}
         while True:
             others = [d for d in call.endpoint.deployments if d.deployment_id not in tried]
@@ -370,7 +375,7 @@ class Gateway:
                     _dumps(payload),
                     timeout_seconds,
                     self.options.max_upstream_attempts,
-                    call.outcome,
+                    call,
                 )
             except UpstreamError as again:
                 if again.code != UNREACHABLE:
@@ -400,23 +405,11 @@ class Gateway:
 
     # ---- chain steps ------------------------------------------------------------------
 
-    def _route(self, scope: Scope, host: bytes | None) -> resolve.Route | None:
-        host_endpoint = self._host_endpoints.get(host, _UNSEEN) if host else None
-        if host_endpoint is _UNSEEN:
-            host_endpoint = self._host_endpoint(host)
-        return resolve.match_route(scope["path"], host_endpoint)  # type: ignore[arg-type]
-
-    def _host_endpoint(self, host: bytes | None) -> str | None:
+    def _match_route(self, path_and_host: tuple[str, bytes | None]) -> resolve.Route | None:
+        path, host = path_and_host
         reserved = self.options.reserved_subdomains
-        name = resolve.host_endpoint_name(host, self.endpoint_domain, reserved)
-        if host is not None and len(self._host_endpoints) < _MAX_REMEMBERED_HOSTS:
-            self._host_endpoints[host] = name  # clients send a handful of distinct hosts
-        return name
-
-    def _parse_request(self, body: bytes) -> dict[str, Any]:
-        payload = parse_json_object(body)
-        check_caps(payload, self.limits)
-        return payload
+        host_endpoint = resolve.host_endpoint_name(host, self.endpoint_domain, reserved)
+        return resolve.match_route(path, host_endpoint)
 
     async def _wait_for_replica(self, call: _Call, endpoint: RouteEndpoint) -> RouteEndpoint:
         """The endpoint once it has a ready replica; waits a bounded time for one (R6)."""
@@ -472,11 +465,9 @@ class Gateway:
         endpoint, principal = call.endpoint, call.principal
         if endpoint is None or principal is None:
             return
-        latency_ms = (time.perf_counter() - call.started_at) * 1000.0
-        deployment, outcome = call.deployment, call.outcome
-        if outcome is None:  # answered before any replica was asked (cache hit, error)
-            outcome = _NO_OUTCOME
-        replica, first = outcome.replica, outcome.first_byte_at
+        started_at = call.started_at
+        latency_ms = (time.perf_counter() - started_at) * 1000.0
+        deployment, replica, first = call.deployment, call.replica, call.first_byte_at
         self.usage.record(
             # tuple.__new__ skips the named tuple's Python-level __new__ (less than
             # half the cost); the values are in field order.
@@ -492,12 +483,12 @@ class Gateway:
                     replica.replica_id if replica else None,
                     call.status_code,
                     latency_ms,
-                    (first - call.started_at) * 1000.0 if outcome.streamed and first else None,
-                    outcome.prompt_tokens,
-                    outcome.completion_tokens,
+                    (first - started_at) * 1000.0 if call.streamed and first else None,
+                    call.prompt_tokens,
+                    call.completion_tokens,
                     call.cache_hit,
-                    outcome.streamed,
-                    outcome.complete,
+                    call.streamed,
+                    call.complete,
                 ),
             )
         )
@@ -527,11 +518,19 @@ def create_gateway(
     )
 
 
-_UNSEEN: Any = object()
-_NO_OUTCOME = Outcome()
 _new_record = tuple.__new__
 _ROUTE_KEY = "regolo.gateway.route"
-_MAX_REMEMBERED_HOSTS = 1024
+_MEMO_CAPACITY = 1024
+_MAX_MEMO_KEY_BYTES = 512  # real keys, paths and hosts are far shorter
+
+
+def _small_header(value: bytes | None) -> bool:
+    return value is None or len(value) <= _MAX_MEMO_KEY_BYTES
+
+
+def _small_route(path_and_host: tuple[str, bytes | None]) -> bool:
+    path, host = path_and_host
+    return len(path) + (len(host) if host else 0) <= _MAX_MEMO_KEY_BYTES
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:

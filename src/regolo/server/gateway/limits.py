@@ -2,17 +2,22 @@
 
 Rates are token buckets holding a minute's allowance, so a burst admits exactly the
 limit (S13). Tokens are only known once a response is back, so the tokens bucket is
-debited afterwards and only admits while it is positive: a key overshoots its budget
-by at most the requests already in flight.
+debited afterwards and only admits while it holds at least one: a key overshoots its
+budget by at most the requests already in flight.
+
+A bucket is kept as the one time at which it will be full again (the generic cell
+rate algorithm): taking ``n`` moves that time ``n`` shares of a minute later, and the
+bucket holds at least one while it lies no more than a minute less one share ahead.
+That is one comparison and one addition per request, with no refill step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NoReturn
 
 from regolo.server.errors import RateLimited, Unavailable
@@ -20,26 +25,32 @@ from regolo.server.specs import Principal
 
 Clock = Callable[[], float]
 Headers = list[tuple[bytes, bytes]]
+_MINUTE = 60.0
+_SLACK = 1e-9  # float error in sums of shares; far below any share of a minute
 
 
-@dataclass(slots=True)
-class TokenBucket:
-    per_minute: int
-    level: float
-    updated: float
+class KeyAllowance:
+    """One key's two buckets. A missing limit is a bucket that never runs out: a share
+    of zero seconds and no bound on how far ahead it may be full."""
 
-    def refill(self, now: float) -> None:
-        cap = self.per_minute
-        level = self.level + (now - self.updated) * cap / 60.0
-        self.level = level if level < cap else float(cap)  # min() without a builtin call
-        self.updated = now
+    __slots__ = (
+        "request_share",
+        "requests_ahead_max",
+        "requests_full_at",
+        "rpm",
+        "token_share",
+        "tokens_ahead_max",
+        "tokens_full_at",
+        "tpm",
+    )
 
-    def seconds_until(self, amount: float) -> float:
-        return max(0.0, (amount - self.level) * 60.0 / self.per_minute)
-
-
-def _bucket(per_minute: int, now: float) -> TokenBucket:
-    return TokenBucket(per_minute, float(per_minute), now)
+    def __init__(self, rpm: int | None, tpm: int | None, now: float) -> None:
+        self.rpm, self.tpm = rpm, tpm
+        self.request_share = _MINUTE / rpm if rpm else 0.0  # seconds of refill per request
+        self.token_share = _MINUTE / tpm if tpm else 0.0
+        self.requests_ahead_max = _MINUTE - self.request_share + _SLACK if rpm else math.inf
+        self.tokens_ahead_max = _MINUTE - self.token_share + _SLACK if tpm else math.inf
+        self.requests_full_at = self.tokens_full_at = now
 
 
 class KeyRateLimiter:
@@ -50,8 +61,7 @@ class KeyRateLimiter:
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self._clock = clock
-        self._requests: dict[str, TokenBucket] = {}
-        self._tokens: dict[str, TokenBucket] = {}
+        self._keys: dict[str, KeyAllowance] = {}
 
     def admit(self, principal: Principal) -> None:
         """Take one request from the key's allowance, or raise ``RateLimited`` (429)."""
@@ -59,38 +69,34 @@ class KeyRateLimiter:
         if not rpm and not tpm:
             return
         now = self._clock()
-        key_id = principal.key_id
-        requests = _current(self._requests, key_id, rpm, now) if rpm else None
-        if requests is not None and requests.level < 1.0:
-            _reject("requests per minute limit reached", "requests", requests, 1.0)
-        if tpm:
-            tokens = _current(self._tokens, key_id, tpm, now)
-            if tokens.level < 1.0:
-                _reject("tokens per minute limit reached", "tokens", tokens, 1.0)
-        if requests is not None:
-            requests.level -= 1.0
+        key = self._keys.get(principal.key_id)
+        if key is None or key.rpm != rpm or key.tpm != tpm:  # new key, or its limits changed
+            key = self._keys[principal.key_id] = KeyAllowance(rpm, tpm, now)
+        elif key.requests_full_at - now > key.requests_ahead_max:
+            _reject("requests per minute limit reached", "requests", key, now)
+        elif key.tokens_full_at - now > key.tokens_ahead_max:
+            _reject("tokens per minute limit reached", "tokens", key, now)
+        full_at = key.requests_full_at
+        key.requests_full_at = (full_at if full_at > now else now) + key.request_share
 
     def record_tokens(self, key_id: str, tokens: int) -> None:
-        bucket = self._tokens.get(key_id)
-        if bucket is not None and tokens > 0:
-            bucket.refill(self._clock())
-            bucket.level -= tokens
+        key = self._keys.get(key_id)
+        if key is not None and tokens > 0:
+            now = self._clock()
+            full_at = key.tokens_full_at
+            key.tokens_full_at = (full_at if full_at > now else now) + tokens * key.token_share
 
 
-def _current(buckets: dict[str, TokenBucket], key_id: str, limit: int, now: float) -> TokenBucket:
-    bucket = buckets.get(key_id)
-    if bucket is None or bucket.per_minute != limit:
-        bucket = buckets[key_id] = _bucket(limit, now)
+def _reject(message: str, kind: str, key: KeyAllowance, now: float) -> NoReturn:
+    if kind == "requests":
+        limit, full_at, share = key.rpm or 0, key.requests_full_at, key.request_share
     else:
-        bucket.refill(now)
-    return bucket
-
-
-def _reject(message: str, kind: str, bucket: TokenBucket, amount: float) -> NoReturn:
-    wait = bucket.seconds_until(amount)
-    raise RateLimited(
-        message, retry_after_seconds=wait, headers=_as_str(_headers(kind, bucket, wait))
-    )
+        limit, full_at, share = key.tpm or 0, key.tokens_full_at, key.token_share
+    ahead = full_at - now
+    wait = max(0.0, ahead - (_MINUTE - share))  # until it holds one again
+    level = limit - ahead / share  # what the bucket holds now (below one)
+    headers = _headers(kind, limit, level, wait)
+    raise RateLimited(message, retry_after_seconds=wait, headers=_as_str(headers))
 
 
 _HEADER_NAMES = {
@@ -103,12 +109,12 @@ _HEADER_NAMES = {
 }
 
 
-def _headers(kind: str, bucket: TokenBucket, reset_seconds: float) -> Headers:
-    limit, remaining, reset = _HEADER_NAMES[kind]
+def _headers(kind: str, limit: int, level: float, reset_seconds: float) -> Headers:
+    names = _HEADER_NAMES[kind]
     return [
-        (limit, b"%d" % bucket.per_minute),
-        (remaining, b"%d" % max(0, int(bucket.level))),
-        (reset, b"%.3fs" % reset_seconds),
+        (names[0], b"%d" % limit),
+        (names[1], b"%d" % max(0, int(level))),
+        (names[2], b"%.3fs" % reset_seconds),
     ]
 
 

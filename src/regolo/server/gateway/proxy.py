@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from regolo.server.errors import RegoloError, UpstreamError, UpstreamTimeout
 from regolo.server.gateway.picker import ReplicaPicker
@@ -27,16 +26,20 @@ from regolo.server.gateway.upstream import (
 
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
+_USAGE_PAIR = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)\s*,\s*"completion_tokens"\s*:\s*(\d+)')
 _EVENT_STREAM = b"text/event-stream"
 UNREACHABLE = "upstream_unreachable"  # the code of the error when no replica took a request
 
 
-@dataclass(slots=True)
 class Outcome:
-    """What the relay observed, for usage records and limits."""
+    """What the relay observed, for usage records and limits.
+
+    A plain class whose defaults are class attributes: one is made for every request,
+    and making it is then a single C call where a dataclass runs a Python ``__init__``.
+    """
 
     replica: RouteReplica | None = None
-    status_code: int = 0
+    upstream_status: int = 0
     first_byte_at: float | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -46,10 +49,15 @@ class Outcome:
 
 def count_tokens(body: bytes, outcome: Outcome) -> None:
     # Servers put "usage" last: start there rather than scanning the whole answer.
-    start = max(0, body.rfind(b'"usage"'))
-    prompt = _PROMPT_TOKENS.search(body, start)
-    completion = _COMPLETION_TOKENS.search(body, start)
-    if start and prompt is None and completion is None:  # "usage" was a string value
+    start = body.rfind(b'"usage"')
+    found = _USAGE_PAIR.search(body, start) if start > 0 else None
+    if found is not None:  # the usual order: one search for both counts
+        outcome.prompt_tokens = int(found[1])
+        outcome.completion_tokens = int(found[2])
+        return
+    prompt = _PROMPT_TOKENS.search(body, max(0, start))
+    completion = _COMPLETION_TOKENS.search(body, max(0, start))
+    if start > 0 and prompt is None and completion is None:  # "usage" was a string value
         prompt = _PROMPT_TOKENS.search(body)
         completion = _COMPLETION_TOKENS.search(body)
     if prompt:

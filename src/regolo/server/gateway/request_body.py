@@ -26,14 +26,17 @@ class BodyLimits:
 
 
 async def read_body(receive: Receive, content_length: bytes | None, max_bytes: int) -> bytes:
-    if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
-        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
     message = await receive()
     body: bytes = message.get("body", b"")
-    if not message.get("more_body"):
+    if not message.get("more_body"):  # the usual case: the server had it all in one read
         if message["type"] == "http.disconnect":
             raise ClientGone
+        if len(body) > max_bytes:
+            raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
         return body
+    # More is coming: refuse a declared size past the limit before reading any further.
+    if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
+        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
     parts = [body]
     size = len(body)
     while message.get("more_body"):
@@ -49,6 +52,8 @@ async def read_body(receive: Receive, content_length: bytes | None, max_bytes: i
 
 
 def check_content_type(content_type: bytes | None) -> None:
+    if content_type == b"application/json":  # what clients send, as is
+        return
     media = (content_type or b"").partition(b";")[0].strip().lower()
     if media != b"application/json":
         raise UnsupportedMediaType("Content-Type must be application/json")
@@ -67,16 +72,27 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
+_CAPPED = frozenset({"max_tokens", "max_completion_tokens", "n", "stream"})
+
+
 def check_caps(payload: dict[str, Any], limits: BodyLimits) -> None:
-    for param in ("max_tokens", "max_completion_tokens"):
-        _check_int(payload, param, limits.max_tokens_cap, minimum=1)
-    _check_int(payload, "n", limits.n_cap, minimum=1)
-    stream = payload.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise InvalidRequest("stream must be a boolean", param="stream")
     model = payload.get("model")
     if model is not None and not isinstance(model, str):
         raise InvalidRequest("model must be a string", param="model")
+    present = payload.keys() & _CAPPED  # in C; most requests set one or two of them
+    if present:
+        _check_present(payload, present, limits)
+
+
+def _check_present(payload: dict[str, Any], present: set[str], limits: BodyLimits) -> None:
+    for param in sorted(present):  # one order, so the same body gets the same error
+        if param == "stream":
+            if payload[param] is not None and not isinstance(payload[param], bool):
+                raise InvalidRequest("stream must be a boolean", param="stream")
+        elif param == "n":
+            _check_int(payload, param, limits.n_cap, minimum=1)
+        else:
+            _check_int(payload, param, limits.max_tokens_cap, minimum=1)
 
 
 def _check_int(payload: dict[str, Any], param: str, cap: int, *, minimum: int) -> None:

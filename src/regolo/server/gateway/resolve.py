@@ -73,10 +73,33 @@ def may_call(principal: Principal, endpoint: RouteEndpoint) -> bool:
     return endpoint.allowed_key_ids is None or principal.key_id in endpoint.allowed_key_ids
 
 
+_MAX_RESOLVED = 4096
+
+
 def resolve_endpoint(
     table: RoutingTable, principal: Principal, route: Route, model: object
 ) -> RouteEndpoint:
-    """The endpoint a request reaches; an unknown and a forbidden one look the same (S5)."""
+    """The endpoint a request reaches; an unknown and a forbidden one look the same (S5).
+
+    Answers are remembered on the table for the very ``Principal`` that asked: the
+    authenticator hands out a new one whenever it checks the key against the store
+    again, so a change of scopes is never answered from memory.
+    """
+    name = route.endpoint_name
+    asked = (principal.key_id, name, model if model.__class__ is str else None)
+    remembered = table.resolved.get(asked)  # type: ignore[arg-type]
+    if remembered is not None and remembered[0] is principal:
+        return remembered[1]
+    endpoint = _resolve(table, principal, route, model)
+    if len(table.resolved) >= _MAX_RESOLVED:
+        table.resolved.clear()
+    table.resolved[asked] = (principal, endpoint)  # type: ignore[index]
+    return endpoint
+
+
+def _resolve(
+    table: RoutingTable, principal: Principal, route: Route, model: object
+) -> RouteEndpoint:
     if route.endpoint_name is not None:
         endpoint = table.by_name(principal.account_id, route.endpoint_name)
         shown = route.endpoint_name

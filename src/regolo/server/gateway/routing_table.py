@@ -68,6 +68,11 @@ class RoutingTable:
     _by_name: dict[tuple[str, str], RouteEndpoint] = field(init=False, repr=False, compare=False)
     _by_model: dict[tuple[str, str], RouteEndpoint] = field(init=False, repr=False, compare=False)
     _by_id: dict[str, RouteEndpoint] = field(init=False, repr=False, compare=False)
+    # Which endpoint a key reached by a name: filled by resolve.resolve_endpoint, and
+    # gone with the table, so a swap can never leave a stale answer behind.
+    resolved: dict[tuple[str, str | None, str | None], tuple[object, RouteEndpoint]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         by_name = {(e.account_id, e.name): e for e in self.endpoints}
