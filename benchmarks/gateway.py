@@ -4,8 +4,10 @@ Three targets are measured with ``wrk``: the fake upstream directly, the full ga
 (auth + routing + limits + usage records drained by a flusher), and a bare pass-through
 on the same server stack (benchmarks/passthrough.py). The gateway and the pass-through
 are pinned to one core with ``taskset``; the upstream and wrk get the other cores.
+The targets take turns for ``--rounds`` rounds and each figure is the median of its
+rounds, so a slow spell of a shared machine falls on every target alike.
 
-    python benchmarks/gateway.py [--duration 10] [--compiled] > gateway.json
+    python benchmarks/gateway.py [--duration 10] [--rounds 3] [--compiled] > gateway.json
 
 ``--compiled`` adds a fourth target: the same gateway with its hot-path modules compiled
 to C extensions by mypyc (``python -m regolo.server.gateway.speedups`` makes that build
@@ -21,6 +23,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -184,7 +187,6 @@ def measure(url: str, args: argparse.Namespace, script: str, pid: int) -> dict[s
     inverse of the other)."""
     import psutil
 
-    wrk(url, 8, 2, args.load_cpus, script)  # warm up connections and caches
     server = psutil.Process(pid)
     before = sum(server.cpu_times()[:2])
     c32 = wrk(url, 32, args.duration, args.load_cpus, script)
@@ -228,11 +230,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for name in targets:
             wait_open(ports[name])
-        path = "/v1/chat/completions"
-        results = {
-            name: measure(f"http://127.0.0.1:{ports[name]}{path}", args, lua.name, pids[name])
-            for name in targets
-        }
+        urls = {name: f"http://127.0.0.1:{ports[name]}/v1/chat/completions" for name in targets}
+        for name in targets:
+            wrk(urls[name], 8, 2, args.load_cpus, lua.name)  # warm up connections and caches
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+        for _ in range(args.rounds):
+            for name in targets:  # in turn, so drift hits every target alike
+                rounds[name].append(measure(urls[name], args, lua.name, pids[name]))
+        results = {name: _median_round(rounds[name]) for name in targets}
     finally:
         for proc in procs:
             proc.terminate()
@@ -241,6 +246,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         os.unlink(lua.name)
         build.cleanup()
     return summarise(results, args)
+
+
+def _median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the rounds, and the rounds' own ratios kept alongside."""
+    return {
+        level: {
+            figure: round(statistics.median(r[level][figure] for r in rounds), 3)
+            for figure in rounds[0][level]
+        }
+        for level in ("c32", "c1")
+    } | {"rounds": rounds}
 
 
 def summarise(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -255,6 +271,7 @@ def summarise(results: dict[str, Any], args: argparse.Namespace) -> dict[str, An
         "load_cpus": args.load_cpus,
         "upstream_cpus": args.upstream_cpus,
         "duration_seconds": args.duration,
+        "rounds": args.rounds,
         "results": results,
         "gateway_requests_per_second_c32": gateway["c32"]["requests_per_second"],
         "passthrough_requests_per_second_c32": bare["c32"]["requests_per_second"],
@@ -266,6 +283,10 @@ def summarise(results: dict[str, Any], args: argparse.Namespace) -> dict[str, An
         "passthrough_added_p50_ms_c1": round(bare["c1"]["p50_ms"] - direct["c1"]["p50_ms"], 3),
         "passthrough_added_p99_ms_c1": round(bare["c1"]["p99_ms"] - direct["c1"]["p99_ms"], 3),
     }
+    out["gateway_vs_passthrough_each_round"] = [
+        round(g["c32"]["requests_per_second"] / max(1.0, b["c32"]["requests_per_second"]), 3)
+        for g, b in zip(gateway["rounds"], bare["rounds"], strict=True)
+    ]
     cpu = {name: r["c32"]["server_cpu_us_per_request"] for name, r in results.items()}
     out["server_cpu_us_per_request_c32"] = cpu
     out["gateway_vs_passthrough_by_cpu"] = round(cpu["passthrough"] / cpu["gateway"], 3)
@@ -291,6 +312,7 @@ def main() -> None:
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--upstream", required=True)
     parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--gateway-cpus", default="0")
     parser.add_argument("--upstream-cpus", default=None)
     parser.add_argument("--load-cpus", default=None)

@@ -106,11 +106,6 @@ class _Call(Outcome):
 RequestHeaders = dict[bytes, bytes]
 
 
-def _request_headers(scope: Scope) -> RequestHeaders:
-    # dict() runs in C; a repeated header keeps its last value, as a loop would.
-    return dict(scope["headers"])
-
-
 class Gateway:
     def __init__(
         self,
@@ -210,7 +205,8 @@ class Gateway:
     # ---- the chain --------------------------------------------------------------------
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, call: _Call) -> None:
-        headers = _request_headers(scope)
+        # dict() runs in C; a repeated header keeps its last value, as a loop would.
+        headers: RequestHeaders = dict(scope["headers"])
         token = self._tokens[headers.get(b"authorization")]
         if token is None:
             raise Unauthenticated()
@@ -248,7 +244,7 @@ class Gateway:
             )
             call.queue_wait_ms = (time.perf_counter() - queued_at) * 1000.0
         try:
-            await self._forward(receive, send, call, route, payload, body, headers)
+            await self._forward(receive, send, call, endpoint, route, payload, body, headers)
         finally:
             gate.release()
 
@@ -257,6 +253,7 @@ class Gateway:
         receive: Receive,
         send: Send,
         call: _Call,
+        endpoint: RouteEndpoint,
         route: resolve.Route,
         payload: dict[str, Any],
         body: bytes,
@@ -266,8 +263,8 @@ class Gateway:
 
         One coroutine on purpose: each level of ``await`` costs about as much as a step.
         """
-        endpoint = call.endpoint
-        assert endpoint is not None and call.principal is not None
+        principal = call.principal
+        assert principal is not None
         if not endpoint.has_ready_replica():
             endpoint = await self._wait_for_replica(call, endpoint)
         deployment = call.deployment = pick_deployment(endpoint.deployments, self._rng)
@@ -279,7 +276,7 @@ class Gateway:
         key = None
         if endpoint.enable_cache and is_deterministic(payload):
             key = cache_key(
-                call.principal.account_id, endpoint.endpoint_id, deployment.deployment_id, payload
+                principal.account_id, endpoint.endpoint_id, deployment.deployment_id, payload
             )
             cached = self.cache.get(key)
             out_headers.append((b"x-regolo-cache", b"miss" if cached is None else b"hit"))
@@ -342,9 +339,9 @@ class Gateway:
                 status = call.upstream_status
                 failed = status >= 500 or status == 0 or not call.complete
                 self.picker.finished(call.replica.replica_id, failed=failed)
-            if call.principal.rate_limit_tpm:  # tokens are known once the answer is in
+            if principal.rate_limit_tpm:  # tokens are known once the answer is in
                 tokens = call.prompt_tokens + call.completion_tokens
-                self.rate_limiter.record_tokens(call.principal.key_id, tokens)
+                self.rate_limiter.record_tokens(principal.key_id, tokens)
 
     async def _open_elsewhere(
         self,

@@ -7,7 +7,7 @@ Three URL shapes lead to the same operations: ``/v1/<op>`` (and the seed's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from regolo.server.errors import InvalidRequest, NotFound
 from regolo.server.gateway.routing_table import RouteEndpoint, RoutingTable
@@ -27,10 +27,10 @@ _ENDPOINTS_PREFIX = "/endpoints/"
 class Route:
     operation: str  # one of CHAT, COMPLETIONS, EMBEDDINGS, MODELS
     endpoint_name: str | None  # named by the URL (path or host), else None
+    method: str = field(init=False)  # the HTTP method it takes: read on every request
 
-    @property
-    def method(self) -> str:
-        return "POST" if self.operation in _POST_OPS else "GET"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", "POST" if self.operation in _POST_OPS else "GET")
 
 
 # The routes of /v1/<op> on the API's own host: built once, not on every request (a
