@@ -4,6 +4,7 @@ import pytest
 
 from regolo.server.errors import InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from regolo.server.gateway.auth import bearer_token
+from regolo.server.gateway.proxy import Outcome, count_tokens
 from regolo.server.gateway.request_body import BodyLimits, check_caps, check_content_type, read_body
 from regolo.server.gateway.resolve import Route, host_endpoint_name, match_route, resolve_endpoint
 from regolo.server.gateway.routing_table import RouteEndpoint, RoutingTable
@@ -120,3 +121,26 @@ def test_usage_buffer_bounded_and_counts_drops() -> None:
     for _ in range(3):
         buffer.record(record)
     assert buffer.dropped == 1 and len(buffer.drain(1)) == 1 and len(buffer.drain()) == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'{"id":"x","usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}',
+        b'{"id":"x","usage":{"completion_tokens":3,"prompt_tokens":9,"total_tokens":12}}',
+        b'{"id":"x","usage": {\n  "prompt_tokens": 9,\n  "completion_tokens": 3\n}}',
+        b'{"id":"x","usage":{"prompt_tokens":9,"total_tokens":12,"completion_tokens":3}}',
+        b'{"usage":"a string","prompt_tokens":9,"completion_tokens":3}',
+    ],
+    ids=["openai-order", "llamacpp-order", "spaced", "apart", "usage-not-an-object"],
+)
+def test_token_counts_in_every_shape_servers_send(answer: bytes) -> None:
+    outcome = Outcome()
+    count_tokens(answer, outcome)
+    assert (outcome.prompt_tokens, outcome.completion_tokens) == (9, 3)
+
+
+def test_token_counts_of_an_answer_without_usage_stay_zero() -> None:
+    outcome = Outcome()
+    count_tokens(b'{"id":"x","choices":[]}', outcome)
+    assert (outcome.prompt_tokens, outcome.completion_tokens) == (0, 0)

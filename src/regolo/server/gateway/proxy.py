@@ -26,7 +26,12 @@ from regolo.server.gateway.upstream import (
 
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
-_USAGE_PAIR = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)\s*,\s*"completion_tokens"\s*:\s*(\d+)')
+# Both counts side by side, in either order (OpenAI and vLLM put prompt_tokens first,
+# llama.cpp completion_tokens): one search finds both in the usual answer.
+_USAGE_PAIR = re.compile(
+    rb'"(prompt|completion)_tokens"\s*:\s*(\d+)\s*,\s*"(?!\1)(?:prompt|completion)_tokens"'
+    rb"\s*:\s*(\d+)"
+)
 _EVENT_STREAM = b"text/event-stream"
 UNREACHABLE = "upstream_unreachable"  # the code of the error when no replica took a request
 
@@ -51,9 +56,12 @@ def count_tokens(body: bytes, outcome: Outcome) -> None:
     # Servers put "usage" last: start there rather than scanning the whole answer.
     start = body.rfind(b'"usage"')
     found = _USAGE_PAIR.search(body, start) if start > 0 else None
-    if found is not None:  # the usual order: one search for both counts
-        outcome.prompt_tokens = int(found[1])
-        outcome.completion_tokens = int(found[2])
+    if found is not None:  # the usual shape: one search for both counts
+        first, second = int(found[2]), int(found[3])
+        if found[1] == b"prompt":
+            outcome.prompt_tokens, outcome.completion_tokens = first, second
+        else:
+            outcome.prompt_tokens, outcome.completion_tokens = second, first
         return
     prompt = _PROMPT_TOKENS.search(body, max(0, start))
     completion = _COMPLETION_TOKENS.search(body, max(0, start))
