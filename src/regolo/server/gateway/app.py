@@ -322,8 +322,7 @@ class Gateway:
             data = response.take_complete()  # the whole answer is usually in already
             if data is None:
                 data = await read_rest(response)
-            call.first_byte_at = time.perf_counter()
-            count_tokens(data, call)
+            count_tokens(data, call)  # (a whole answer has no time to first token)
             if key is not None and status == 200:
                 self.cache.put(key, data, response.content_type)
             start, answer = self._buffered_answer(
