@@ -7,7 +7,18 @@ are pinned to one core with ``taskset``; the upstream and wrk get the other core
 The targets take turns for ``--rounds`` rounds and each figure is the median of its
 rounds, so a slow spell of a shared machine falls on every target alike.
 
-    python benchmarks/gateway.py [--duration 10] [--rounds 3] [--compiled] > gateway.json
+Taking turns still leaves each round's ratio at the mercy of a few seconds of the
+machine: on a shared 2-core VM the three rounds of one run gave 0.53, 0.81 and 0.92.
+So ``--paired-rounds`` more rounds load the gateway and the pass-through at the same
+time, on the same core, with one wrk each: both see the same seconds of the machine,
+and the ratio of their CPU per request stayed within 0.67-0.69 in those rounds.
+Sharing the core costs both some of their caches at every switch, which the gateway,
+touching more code and data per request, feels more: that ratio ran about ten points
+below the turns' median there (0.68 against 0.80). It is the figure for comparing two
+versions of the gateway; the turns' figures are the ones the targets are stated in.
+
+    python benchmarks/gateway.py [--duration 10] [--rounds 3] [--paired-rounds 5]
+                                 [--compiled] > gateway.json
 
 ``--compiled`` adds a fourth target: the same gateway with its hot-path modules compiled
 to C extensions by mypyc (``python -m regolo.server.gateway.speedups`` makes that build
@@ -151,8 +162,18 @@ def start(
 def wrk(
     url: str, connections: int, duration: int, cpus: str | None, script: str
 ) -> dict[str, float]:
+    out = subprocess.run(
+        _wrk_command(url, connections, duration, cpus, script),
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return parse_wrk(out)
+
+
+def _wrk_command(
+    url: str, connections: int, duration: int, cpus: str | None, script: str
+) -> list[str]:
     prefix = ["taskset", "-c", cpus] if cpus else []
-    cmd = [
+    return [
         *prefix,
         "wrk",
         "-t1",
@@ -163,8 +184,6 @@ def wrk(
         script,
         url,
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return parse_wrk(out)
 
 
 def parse_wrk(out: str) -> dict[str, float]:
@@ -194,6 +213,34 @@ def measure(url: str, args: argparse.Namespace, script: str, pid: int) -> dict[s
     served = c32["requests_per_second"] * args.duration
     c32["server_cpu_us_per_request"] = round(used * 1e6 / max(served, 1.0), 2)
     return {"c32": c32, "c1": wrk(url, 1, args.duration, args.load_cpus, script)}
+
+
+def measure_paired(
+    urls: dict[str, str], pids: dict[str, int], args: argparse.Namespace, script: str
+) -> dict[str, Any]:
+    """The gateway and the pass-through under load at the same time (c32 each, both on
+    the gateway core): CPU per request of each, from the same seconds of the machine."""
+    import psutil
+
+    names = ("gateway", "passthrough")
+    servers = {name: psutil.Process(pids[name]) for name in names}
+    before = {name: sum(servers[name].cpu_times()[:2]) for name in names}
+    commands = {
+        name: _wrk_command(urls[name], 32, args.duration, args.load_cpus, script) for name in names
+    }
+    loads = {name: subprocess.Popen(commands[name], stdout=subprocess.PIPE) for name in names}
+    served = {name: parse_wrk(loads[name].communicate()[0].decode()) for name in names}
+    cpu = {
+        name: (sum(servers[name].cpu_times()[:2]) - before[name])
+        * 1e6
+        / max(served[name]["requests_per_second"] * args.duration, 1.0)
+        for name in names
+    }
+    return {
+        "server_cpu_us_per_request": {name: round(cpu[name], 2) for name in names},
+        "requests_per_second": {name: served[name]["requests_per_second"] for name in names},
+        "gateway_vs_passthrough_by_cpu": round(cpu["passthrough"] / cpu["gateway"], 3),
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -238,6 +285,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for name in targets:  # in turn, so drift hits every target alike
                 rounds[name].append(measure(urls[name], args, lua.name, pids[name]))
         results = {name: _median_round(rounds[name]) for name in targets}
+        paired = [measure_paired(urls, pids, args, lua.name) for _ in range(args.paired_rounds)]
     finally:
         for proc in procs:
             proc.terminate()
@@ -245,7 +293,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             proc.wait(10)
         os.unlink(lua.name)
         build.cleanup()
-    return summarise(results, args)
+    return summarise(results, args) | _summarise_paired(paired)
+
+
+def _summarise_paired(paired: list[dict[str, Any]]) -> dict[str, Any]:
+    if not paired:
+        return {}
+    ratios = [p["gateway_vs_passthrough_by_cpu"] for p in paired]
+    return {
+        "paired_gateway_vs_passthrough_by_cpu": round(statistics.median(ratios), 3),
+        "paired_gateway_vs_passthrough_by_cpu_each_round": ratios,
+        "paired_rounds": paired,
+    }
 
 
 def _median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -313,6 +372,10 @@ def main() -> None:
     serve.add_argument("--upstream", required=True)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--paired-rounds", type=int, default=5,
+        help="rounds loading the gateway and the pass-through at the same time",
+    )  # fmt: skip
     parser.add_argument("--gateway-cpus", default="0")
     parser.add_argument("--upstream-cpus", default=None)
     parser.add_argument("--load-cpus", default=None)
