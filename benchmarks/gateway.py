@@ -239,6 +239,7 @@ def measure_paired(
     return {
         "server_cpu_us_per_request": {name: round(cpu[name], 2) for name in names},
         "requests_per_second": {name: served[name]["requests_per_second"] for name in names},
+        "non_2xx": {name: served[name]["non_2xx"] for name in names},
         "gateway_vs_passthrough_by_cpu": round(cpu["passthrough"] / cpu["gateway"], 3),
     }
 
@@ -287,7 +288,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results = {name: _median_round(rounds[name]) for name in targets}
         paired = [measure_paired(urls, pids, args, lua.name) for _ in range(args.paired_rounds)]
     finally:
-        for proc in procs:
+        for proc in reversed(procs):  # the upstream last, so nothing calls it once gone
             proc.terminate()
         for proc in procs:
             proc.wait(10)
