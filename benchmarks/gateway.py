@@ -14,8 +14,10 @@ time, on the same core, with one wrk each: both see the same seconds of the mach
 and the ratio of their CPU per request stayed within 0.67-0.69 in those rounds.
 Sharing the core costs both some of their caches at every switch, which the gateway,
 touching more code and data per request, feels more: that ratio ran about ten points
-below the turns' median there (0.68 against 0.80). It is the figure for comparing two
-versions of the gateway; the turns' figures are the ones the targets are stated in.
+below the turns' median there (0.68 against 0.80). Between runs it still moved by a
+few points (0.67-0.69 in one, 0.70-0.72 in another an hour later), so two versions of
+the gateway are best compared by runs taken in turn; the turns' figures are the ones the
+targets are stated in.
 
     python benchmarks/gateway.py [--duration 10] [--rounds 3] [--paired-rounds 5]
                                  [--compiled] > gateway.json
