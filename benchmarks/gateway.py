@@ -212,11 +212,10 @@ def measure(url: str, args: argparse.Namespace, script: str, pid: int) -> dict[s
     import psutil
 
     server = psutil.Process(pid)
-    before = sum(server.cpu_times()[:2])
+    before = _cpu_seconds(server)
     c32 = wrk(url, 32, args.duration, args.load_cpus, script)
-    used = sum(server.cpu_times()[:2]) - before
-    served = c32["requests_per_second"] * args.duration
-    c32["server_cpu_us_per_request"] = round(used * 1e6 / max(served, 1.0), 2)
+    used = _cpu_seconds(server) - before
+    c32["server_cpu_us_per_request"] = round(_us_per_request(used, c32, args.duration), 2)
     return {"c32": c32, "c1": wrk(url, 1, args.duration, args.load_cpus, script)}
 
 
@@ -229,24 +228,29 @@ def measure_paired(
 
     names = ("gateway", "passthrough")
     servers = {name: psutil.Process(pids[name]) for name in names}
-    before = {name: sum(servers[name].cpu_times()[:2]) for name in names}
+    before = {name: _cpu_seconds(servers[name]) for name in names}
     commands = {
         name: _wrk_command(urls[name], 32, args.duration, args.load_cpus, script) for name in names
     }
     loads = {name: subprocess.Popen(commands[name], stdout=subprocess.PIPE) for name in names}
     served = {name: parse_wrk(loads[name].communicate()[0].decode()) for name in names}
-    cpu = {
-        name: (sum(servers[name].cpu_times()[:2]) - before[name])
-        * 1e6
-        / max(served[name]["requests_per_second"] * args.duration, 1.0)
-        for name in names
-    }
+    used = {name: _cpu_seconds(servers[name]) - before[name] for name in names}
+    cpu = {name: _us_per_request(used[name], served[name], args.duration) for name in names}
     return {
         "server_cpu_us_per_request": {name: round(cpu[name], 2) for name in names},
         "requests_per_second": {name: served[name]["requests_per_second"] for name in names},
         "non_2xx": {name: served[name]["non_2xx"] for name in names},
         "gateway_vs_passthrough_by_cpu": round(cpu["passthrough"] / cpu["gateway"], 3),
     }
+
+
+def _cpu_seconds(process: Any) -> float:
+    """User plus system CPU time of a ``psutil.Process`` so far."""
+    return float(sum(process.cpu_times()[:2]))
+
+
+def _us_per_request(cpu_seconds: float, load: dict[str, float], duration: int) -> float:
+    return cpu_seconds * 1e6 / max(load["requests_per_second"] * duration, 1.0)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
