@@ -138,6 +138,18 @@ async def flush(usage: Any) -> None:
         usage.drain()
 
 
+def write_wrk_script() -> str:
+    """A wrk Lua script sending the benchmark's chat request with KEY; the caller deletes it."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = '{BODY}'\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {KEY}"\n'
+        )
+    return lua.name
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -168,13 +180,13 @@ def wrk(
     url: str, connections: int, duration: int, cpus: str | None, script: str
 ) -> dict[str, float]:
     out = subprocess.run(
-        _wrk_command(url, connections, duration, cpus, script),
+        wrk_command(url, connections, duration, cpus, script),
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return parse_wrk(out)
 
 
-def _wrk_command(
+def wrk_command(
     url: str, connections: int, duration: int, cpus: str | None, script: str
 ) -> list[str]:
     prefix = ["taskset", "-c", cpus] if cpus else []
@@ -230,7 +242,7 @@ def measure_paired(
     servers = {name: psutil.Process(pids[name]) for name in names}
     before = {name: _cpu_seconds(servers[name]) for name in names}
     commands = {
-        name: _wrk_command(urls[name], 32, args.duration, args.load_cpus, script) for name in names
+        name: wrk_command(urls[name], 32, args.duration, args.load_cpus, script) for name in names
     }
     loads = {name: subprocess.Popen(commands[name], stdout=subprocess.PIPE) for name in names}
     served = {name: parse_wrk(loads[name].communicate()[0].decode()) for name in names}
@@ -277,31 +289,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         procs.append(gateway(ports["compiled"], Path(build.name)))
         targets.append("compiled")
     pids = {name: proc.pid for name, proc in zip(targets, procs, strict=True)}
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(
-            'wrk.method = "POST"\n'
-            f"wrk.body = '{BODY}'\n"
-            'wrk.headers["Content-Type"] = "application/json"\n'
-            f'wrk.headers["Authorization"] = "Bearer {KEY}"\n'
-        )
+    script = write_wrk_script()
     try:
         for name in targets:
             wait_open(ports[name])
         urls = {name: f"http://127.0.0.1:{ports[name]}/v1/chat/completions" for name in targets}
         for name in targets:
-            wrk(urls[name], 8, 2, args.load_cpus, lua.name)  # warm up connections and caches
+            wrk(urls[name], 8, 2, args.load_cpus, script)  # warm up connections and caches
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name in targets:  # in turn, so drift hits every target alike
-                rounds[name].append(measure(urls[name], args, lua.name, pids[name]))
+                rounds[name].append(measure(urls[name], args, script, pids[name]))
         results = {name: _median_round(rounds[name]) for name in targets}
-        paired = [measure_paired(urls, pids, args, lua.name) for _ in range(args.paired_rounds)]
+        paired = [measure_paired(urls, pids, args, script) for _ in range(args.paired_rounds)]
     finally:
         for proc in reversed(procs):  # the upstream last, so nothing calls it once gone
             proc.terminate()
         for proc in procs:
             proc.wait(10)
-        os.unlink(lua.name)
+        os.unlink(script)
         build.cleanup()
     return summarise(results, args) | _summarise_paired(paired)
 

@@ -38,12 +38,12 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.gateway import (  # noqa: E402
-    BODY,
     KEY,
     bench_table,
     free_port,
     start,
     wait_open,
+    write_wrk_script,
     wrk,
 )
 
@@ -138,13 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start([f"{here}/fake_upstream.py", "--port", str(up_port)], args.upstream_cpus),
         start([me, "serve", "--port", str(port), "--upstream", upstream], args.gateway_cpus),
     ]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(
-            'wrk.method = "POST"\n'
-            f"wrk.body = '{BODY}'\n"
-            'wrk.headers["Content-Type"] = "application/json"\n'
-            f'wrk.headers["Authorization"] = "Bearer {KEY}"\n'
-        )
+    script = write_wrk_script()
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in MODES}
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     try:
@@ -152,13 +146,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             wait_open(each)
         for name in MODES:  # warm up every path
             _switch(port, name)
-            wrk(url, 8, 2, args.load_cpus, lua.name)
+            wrk(url, 8, 2, args.load_cpus, script)
         time.sleep(3.5)
         for _ in range(args.rounds):
             for name in MODES:
                 _switch(port, name)
                 before = _cpu_seconds(procs[1].pid)
-                result = wrk(url, 32, args.duration, args.load_cpus, lua.name)
+                result = wrk(url, 32, args.duration, args.load_cpus, script)
                 if name != "off":
                     time.sleep(3.5)  # let the flusher write this round's records
                 used = _cpu_seconds(procs[1].pid) - before
@@ -170,7 +164,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             proc.terminate()
         for proc in procs:
             proc.wait(10)
-        os.unlink(lua.name)
+        os.unlink(script)
     return summarise(rounds, args)
 
 
