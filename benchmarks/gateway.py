@@ -150,6 +150,14 @@ def write_wrk_script() -> str:
     return lua.name
 
 
+def other_cpus() -> str | None:
+    """The cores besides core 0 (where the server under test is pinned), for taskset."""
+    ncpu = os.cpu_count() or 1
+    if ncpu == 1:
+        return None
+    return f"1-{ncpu - 1}" if ncpu > 2 else "1"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -407,10 +415,8 @@ def main() -> None:
     if args.command == "serve-gateway":
         serve_gateway(args.port, args.upstream)
         return
-    ncpu = os.cpu_count() or 1
-    rest = f"1-{ncpu - 1}" if ncpu > 2 else "1"
-    args.upstream_cpus = args.upstream_cpus or (rest if ncpu > 1 else None)
-    args.load_cpus = args.load_cpus or (rest if ncpu > 1 else None)
+    args.upstream_cpus = args.upstream_cpus or other_cpus()
+    args.load_cpus = args.load_cpus or other_cpus()
     print(json.dumps(run(args), indent=2))
 
 

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.gateway import (
     free_port,
+    other_cpus,
     parse_wrk,
     start,
     wait_open,
@@ -174,9 +175,7 @@ def main() -> None:
     args.py_spy = shutil.which("py-spy") or (beside_python.is_file() and str(beside_python))
     if not args.py_spy:
         sys.exit("py-spy is not installed: pip install py-spy")
-    ncpu = os.cpu_count() or 1
-    rest = f"1-{ncpu - 1}" if ncpu > 2 else "1"
-    args.upstream_cpus = args.load_cpus = rest if ncpu > 1 else None
+    args.upstream_cpus = args.load_cpus = other_cpus()
     print(json.dumps(run(args), indent=2))
 
 

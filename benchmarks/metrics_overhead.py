@@ -41,6 +41,7 @@ from benchmarks.gateway import (  # noqa: E402
     KEY,
     bench_table,
     free_port,
+    other_cpus,
     start,
     wait_open,
     write_wrk_script,
@@ -225,10 +226,8 @@ def main() -> None:
     if args.command == "serve":
         serve(args.port, args.upstream)
         return
-    ncpu = os.cpu_count() or 1
-    rest = f"1-{ncpu - 1}" if ncpu > 2 else "1"
-    args.upstream_cpus = args.upstream_cpus or (rest if ncpu > 1 else None)
-    args.load_cpus = args.load_cpus or (rest if ncpu > 1 else None)
+    args.upstream_cpus = args.upstream_cpus or other_cpus()
+    args.load_cpus = args.load_cpus or other_cpus()
     print(json.dumps(run(args), indent=2))
 
 
