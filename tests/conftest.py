@@ -12,9 +12,9 @@ import pytest
 import regolo.server.gateway
 from regolo.server.gateway._build import deactivate
 
-# The suite tests the gateway's Python, which every machine runs (some tests subclass
-# or patch its classes, which a mypyc build forbids), even where start.sh has compiled
-# it; test_gateway_compiled.py runs the gateway's tests against a build of its own.
+# The suite tests the gateway's Python (some tests subclass or patch its classes, which
+# a mypyc build forbids) even where `python -m regolo.server.gateway.speedups` has
+# compiled it; test_gateway_compiled.py runs the gateway's tests against a build of its own.
 deactivate(regolo.server.gateway.__path__)
 
 POSTGRES_ADMIN_URL = os.environ.get(
