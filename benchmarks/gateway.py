@@ -232,10 +232,10 @@ def measure(url: str, args: argparse.Namespace, script: str, pid: int) -> dict[s
     import psutil
 
     server = psutil.Process(pid)
-    before = _cpu_seconds(server)
+    before = cpu_seconds(server)
     c32 = wrk(url, 32, args.duration, args.load_cpus, script)
-    used = _cpu_seconds(server) - before
-    c32["server_cpu_us_per_request"] = round(_us_per_request(used, c32, args.duration), 2)
+    used = cpu_seconds(server) - before
+    c32["server_cpu_us_per_request"] = round(us_per_request(used, c32, args.duration), 2)
     return {"c32": c32, "c1": wrk(url, 1, args.duration, args.load_cpus, script)}
 
 
@@ -248,14 +248,14 @@ def measure_paired(
 
     names = ("gateway", "passthrough")
     servers = {name: psutil.Process(pids[name]) for name in names}
-    before = {name: _cpu_seconds(servers[name]) for name in names}
+    before = {name: cpu_seconds(servers[name]) for name in names}
     commands = {
         name: wrk_command(urls[name], 32, args.duration, args.load_cpus, script) for name in names
     }
     loads = {name: subprocess.Popen(commands[name], stdout=subprocess.PIPE) for name in names}
     served = {name: parse_wrk(loads[name].communicate()[0].decode()) for name in names}
-    used = {name: _cpu_seconds(servers[name]) - before[name] for name in names}
-    cpu = {name: _us_per_request(used[name], served[name], args.duration) for name in names}
+    used = {name: cpu_seconds(servers[name]) - before[name] for name in names}
+    cpu = {name: us_per_request(used[name], served[name], args.duration) for name in names}
     return {
         "server_cpu_us_per_request": {name: round(cpu[name], 2) for name in names},
         "requests_per_second": {name: served[name]["requests_per_second"] for name in names},
@@ -264,12 +264,12 @@ def measure_paired(
     }
 
 
-def _cpu_seconds(process: Any) -> float:
+def cpu_seconds(process: Any) -> float:
     """User plus system CPU time of a ``psutil.Process`` so far."""
     return float(sum(process.cpu_times()[:2]))
 
 
-def _us_per_request(cpu_seconds: float, load: dict[str, float], duration: int) -> float:
+def us_per_request(cpu_seconds: float, load: dict[str, float], duration: int) -> float:
     return cpu_seconds * 1e6 / max(load["requests_per_second"] * duration, 1.0)
 
 
@@ -372,8 +372,8 @@ def summarise(results: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     ]
     # Each round's gateway and pass-through ran seconds apart: the median of their
     # ratios cancels what drifts over longer than that (many short rounds do best).
-    out["gateway_vs_passthrough_median_of_rounds"] = statistics.median(
-        out["gateway_vs_passthrough_each_round"]
+    out["gateway_vs_passthrough_median_of_rounds"] = round(
+        statistics.median(out["gateway_vs_passthrough_each_round"]), 3
     )
     cpu = {name: r["c32"]["server_cpu_us_per_request"] for name, r in results.items()}
     out["server_cpu_us_per_request_c32"] = cpu

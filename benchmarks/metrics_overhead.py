@@ -40,9 +40,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.gateway import (  # noqa: E402
     KEY,
     bench_table,
+    cpu_seconds,
     free_port,
     other_cpus,
     start,
+    us_per_request,
     wait_open,
     write_wrk_script,
     wrk,
@@ -131,6 +133,8 @@ def _start_flusher(usage: Any, mode: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    import psutil
+
     up_port, port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{up_port}"
     here = str(Path(__file__).resolve().parent)
@@ -152,13 +156,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.rounds):
             for name in MODES:
                 _switch(port, name)
-                before = _cpu_seconds(procs[1].pid)
+                gateway = psutil.Process(procs[1].pid)  # its threads (the flusher) count
+                before = cpu_seconds(gateway)
                 result = wrk(url, 32, args.duration, args.load_cpus, script)
                 if name != "off":
                     time.sleep(3.5)  # let the flusher write this round's records
-                used = _cpu_seconds(procs[1].pid) - before
-                served = result["requests_per_second"] * args.duration
-                result["gateway_cpu_ms_per_request"] = round(used * 1000 / max(served, 1), 4)
+                used = cpu_seconds(gateway) - before
+                cpu_us = us_per_request(used, result, args.duration)
+                result["gateway_cpu_ms_per_request"] = round(cpu_us / 1000, 4)
                 rounds[name].append(result)
     finally:
         for proc in procs:
@@ -173,14 +178,6 @@ def _switch(port: int, mode: str) -> None:
     request = urllib.request.Request(f"http://127.0.0.1:{port}/bench/mode/{mode}", method="POST")
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 204
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of the gateway process, threads (the flusher) included."""
-    import psutil
-
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
 
 
 def summarise(
