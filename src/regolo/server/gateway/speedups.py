@@ -2,8 +2,9 @@
 
 Every request runs the gateway's chain in Python; compiled to C extensions by mypyc the
 same modules do the same work in less CPU, by how much depends on the machine (a third
-less on one, 4% on another: ``benchmarks/gateway.py --compiled`` measures it). The
-build is opt-in, since it needs a C compiler and mypy:
+of what they add to a request on one, 3-4% of a request's whole CPU on another:
+``benchmarks/gateway.py --compiled`` measures it). The build is opt-in, since it needs
+a C compiler and mypy:
 
     python -m regolo.server.gateway.speedups           # build (about a minute)
     python -m regolo.server.gateway.speedups --remove  # back to pure Python
