@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start([f"{here}/fake_upstream.py", "--port", str(up_port)], args.upstream_cpus),
         start([me, "serve", "--port", str(port), "--upstream", upstream], args.gateway_cpus),
     ]
+    gateway = psutil.Process(procs[1].pid)  # its threads (the flusher) count
     script = write_wrk_script()
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in MODES}
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -156,7 +157,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.rounds):
             for name in MODES:
                 _switch(port, name)
-                gateway = psutil.Process(procs[1].pid)  # its threads (the flusher) count
                 before = cpu_seconds(gateway)
                 result = wrk(url, 32, args.duration, args.load_cpus, script)
                 if name != "off":
